@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+// The `longhaul` command. The engine is TypeScript run through tsx's loader, so a clone
+// works without a build step. This file is the composition root: `signal` runs the
+// standalone signaling server (core/ never imports signaling-server/), everything else
+// goes to core/cli/main.ts.
+import { register } from 'tsx/esm/api'
+
+register()
+const argv = process.argv.slice(2)
+if (argv[0] === 'signal') {
+  const { runSignalCli } = await import('../signaling-server/main.ts')
+  process.exitCode = await runSignalCli(argv.slice(1))
+} else {
+  const { main } = await import('../core/cli/main.ts')
+  process.exitCode = await main(argv)
+}
