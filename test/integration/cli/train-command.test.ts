@@ -15,7 +15,7 @@ interface RunResult {
 function runCli(args: string[], options: { killAfterMatch?: RegExp } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: { ...process.env, LONGHAUL_BACKEND: 'cpu' },
+      env: { ...process.env, LONGHAUL_BACKEND: 'wasm' },
     })
     let stdout = ''
     let stderr = ''
@@ -61,7 +61,7 @@ describe('longhaul train', () => {
     ])
     expect(result.code, result.stderr).toBe(0)
     const summary = lastJsonLine(result.stdout)
-    expect(summary).toMatchObject({ epochs: 2, backend: 'cpu' })
+    expect(summary).toMatchObject({ epochs: 2, backend: 'wasm' })
     expect(summary['testAccuracy']).toBeGreaterThan(0.6)
     expect(summary['examplesPerSec']).toBeGreaterThan(0)
     expect(summary['seconds']).toBeGreaterThan(0)
