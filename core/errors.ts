@@ -37,6 +37,7 @@ export const ERROR_CODES = {
   ERR_WEBRTC_UNAVAILABLE:
     'No WebRTC implementation could be loaded (in Node: @roamhq/wrtc); the message says why.',
   ERR_LISTENER_FAILED: 'An event listener threw; the object that called it closed with this error.',
+  ERR_SIM_STALLED: 'A simulation ran out of events while workers still waited for messages that never come.',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES
