@@ -1,0 +1,278 @@
+/**
+ * `PeerTransport` over one WebRTC data channel, through simple-peer (v9).
+ *
+ * Runtime-agnostic: the WebRTC implementation comes in as `wrtc` (in Node, from
+ * core/platform/wrtc.node.ts); in a browser it is left out and simple-peer uses the page's
+ * own RTCPeerConnection. No ICE servers by default: on a LAN host candidates suffice, and a
+ * swarm across NATs passes its STUN/TURN list.
+ *
+ * Signaling: the transport emits 'signal' with simple-peer's own offer/answer/candidate
+ * objects (validated against core/protocol/signaling.ts) and takes the remote side's through
+ * `signal()`. The initiator makes the offer; exactly one side of a pair must be initiator.
+ *
+ * Backpressure: `bufferedAmount` is the data channel's. Browsers fire 'bufferedamountlow' at
+ * our low-water mark (a poll every 100 ms backs it up); @roamhq/wrtc has neither the event
+ * nor `bufferedAmountLowThreshold` (checked for 0.10.0), so there the transport polls
+ * `bufferedAmount` every `drainPollMs` while a send is waiting, and only then. Note that libwebrtc moves messages into its own
+ * SCTP send buffer on its network thread and counts only what waits above it, so on a fast
+ * link `bufferedAmount` can stay near 0 for the first megabytes; that buffer is bounded by
+ * libwebrtc itself, ours by the high-water mark.
+ *
+ * Failure mapping: simple-peer's errors (ERR_ICE_CONNECTION_FAILURE, ERR_CONNECTION_FAILURE,
+ * ERR_DATA_CHANNEL, ERR_SET_REMOTE_DESCRIPTION, ...) close the transport with
+ * CoreError('ERR_CONNECTION_FAILED'), the original code in the message and as `cause`. The
+ * remote side closing is a plain close (state 'closed', no 'error').
+ */
+import SimplePeer from 'simple-peer'
+import { CoreError } from '../errors.ts'
+import { parseSignalData } from '../protocol/signaling.ts'
+import type { SignalData } from '../protocol/signaling.ts'
+import { ChunkedTransport, describeError } from './chunked-transport.ts'
+import type { ChunkedTransportOptions } from './chunked-transport.ts'
+import { summarizeIceStats } from './ice-stats.ts'
+import type { IceSummary } from './ice-stats.ts'
+import type { SignaledPeerTransport } from './peer-transport.ts'
+
+/** The WebRTC classes simple-peer needs (what `@roamhq/wrtc` exports; a browser's globals). */
+export interface WebRtcImplementation {
+  readonly RTCPeerConnection: typeof RTCPeerConnection
+  readonly RTCSessionDescription: typeof RTCSessionDescription
+  readonly RTCIceCandidate: typeof RTCIceCandidate
+}
+
+/** Default period of the stats refresh (ICE pair, RTT, rates). */
+export const DEFAULT_STATS_INTERVAL_MS = 1000
+
+/** Default poll period for `bufferedAmount` where 'bufferedamountlow' is missing. */
+export const DEFAULT_DRAIN_POLL_MS = 5
+
+export interface SimplePeerTransportOptions extends ChunkedTransportOptions {
+  /** True on the side that makes the offer. */
+  readonly initiator: boolean
+  /** The WebRTC implementation; omit in a browser. */
+  readonly wrtc?: WebRtcImplementation
+  /** STUN/TURN servers (default none: host candidates only, enough on a LAN). */
+  readonly iceServers?: readonly RTCIceServer[]
+  /** Data channel settings (default `{ ordered: true }`: ordered and reliable). */
+  readonly channelConfig?: RTCDataChannelInit
+  /** Poll period while waiting for the channel to drain without 'bufferedamountlow' (default 5). */
+  readonly drainPollMs?: number
+}
+
+/** The parts of RTCDataChannel the drain notification uses; all optional in practice. */
+interface DrainableChannel {
+  bufferedAmountLowThreshold: number
+  addEventListener(type: 'bufferedamountlow', listener: () => void): void
+  removeEventListener(type: 'bufferedamountlow', listener: () => void): void
+}
+
+function isDrainableChannel(value: unknown): value is DrainableChannel {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    'bufferedAmountLowThreshold' in value &&
+    typeof value.bufferedAmountLowThreshold === 'number' &&
+    'addEventListener' in value &&
+    typeof value.addEventListener === 'function' &&
+    'removeEventListener' in value &&
+    typeof value.removeEventListener === 'function'
+  )
+}
+
+interface StatsSource {
+  getStats(callback: (error: Error | null, reports: unknown) => void): void
+}
+
+function hasGetStats(peer: object): peer is StatsSource {
+  return 'getStats' in peer && typeof peer.getStats === 'function'
+}
+
+export class SimplePeerTransport extends ChunkedTransport implements SignaledPeerTransport {
+  readonly isInitiator: boolean
+  private readonly peer: SimplePeer.Instance
+  private readonly drainPollMs: number
+  private channel: DrainableChannel | undefined
+  private cancelPoll: (() => void) | undefined
+  private isWaitingForDrain = false
+  private releasePromise: Promise<void> | undefined
+  private readonly onBufferedAmountLow = (): void => this.notifyDrain()
+
+  /**
+   * Creates the RTCPeerConnection at once; the initiator starts emitting 'signal'. Throws
+   * ERR_INVALID_ARGUMENT for bad options and ERR_WEBRTC_UNAVAILABLE when no WebRTC
+   * implementation is present (Node without `wrtc`).
+   */
+  constructor(options: SimplePeerTransportOptions) {
+    super(options, DEFAULT_STATS_INTERVAL_MS)
+    const drainPollMs = options.drainPollMs ?? DEFAULT_DRAIN_POLL_MS
+    if (!(drainPollMs > 0)) {
+      throw new CoreError('ERR_INVALID_ARGUMENT', `drainPollMs must be positive, got ${drainPollMs}`)
+    }
+    this.isInitiator = options.initiator
+    this.drainPollMs = drainPollMs
+    let peer: SimplePeer.Instance
+    try {
+      peer = new SimplePeer({
+        initiator: options.initiator,
+        trickle: true,
+        config: { iceServers: [...(options.iceServers ?? [])] },
+        channelConfig: options.channelConfig ?? { ordered: true },
+        ...(options.wrtc !== undefined && { wrtc: options.wrtc }),
+      })
+    } catch (error) {
+      void this.close()
+      throw new CoreError(
+        'ERR_WEBRTC_UNAVAILABLE',
+        `cannot create a WebRTC connection: ${describeError(error)}`,
+        {
+          cause: error,
+        },
+      )
+    }
+    this.peer = peer
+    peer.on('signal', (data: unknown) => this.onPeerSignal(data))
+    peer.on('connect', () => this.onPeerConnect())
+    peer.on('data', (data: unknown) => this.receiveChunk(data))
+    peer.on('error', (error: Error) => this.onPeerError(error))
+    peer.on('close', () => {
+      void this.close()
+    })
+    this.startConnectTimer()
+  }
+
+  signal(data: SignalData): void {
+    if (this.isClosed) throw this.destroyedError()
+    // simple-peer parses strings itself; passing JSON keeps our validated SignalData type
+    // from having to match its looser RTCIceCandidate-based one.
+    this.peer.signal(JSON.stringify(data))
+  }
+
+  protected override onWaitingForDrain(isWaiting: boolean): void {
+    this.isWaitingForDrain = isWaiting
+    if (!isWaiting) {
+      this.cancelPoll?.()
+      this.cancelPoll = undefined
+      return
+    }
+    this.schedulePoll()
+  }
+
+  protected override async readLink(): Promise<IceSummary> {
+    const reports = await new Promise<unknown[]>((resolve, reject) => {
+      try {
+        const peer = this.peer
+        // simple-peer has getStats (standard reports, flattened); its typings omit it.
+        if (!hasGetStats(peer)) {
+          resolve([])
+          return
+        }
+        peer.getStats((error, items) => {
+          if (error) reject(error)
+          else resolve(Array.isArray(items) ? items : [])
+        })
+      } catch (error) {
+        // simple-peer dereferences its RTCPeerConnection, which is gone once it is destroyed.
+        reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    })
+    return summarizeIceStats(reports)
+  }
+
+  protected override releaseChannel(): Promise<void> {
+    if (this.releasePromise === undefined) this.releasePromise = this.destroyPeer()
+    return this.releasePromise
+  }
+
+  private onPeerSignal(data: unknown): void {
+    let signal: SignalData
+    try {
+      signal = parseSignalData(data)
+    } catch (error) {
+      // A signal type we do not relay (simple-peer's transceiver requests: media only).
+      void this.close(
+        new CoreError(
+          'ERR_CONNECTION_FAILED',
+          `WebRTC produced signal data we cannot relay: ${describeError(error)}`,
+          {
+            cause: error,
+          },
+        ),
+      )
+      return
+    }
+    this.emitSignal(signal)
+  }
+
+  private onPeerConnect(): void {
+    if (this.isClosed) return
+    this.channel = this.findDrainableChannel()
+    if (this.channel !== undefined) {
+      this.channel.bufferedAmountLowThreshold = this.lowWaterMarkBytes
+      this.channel.addEventListener('bufferedamountlow', this.onBufferedAmountLow)
+    }
+    const peer = this.peer
+    this.markConnected({
+      get bufferedAmount() {
+        return peer.bufferSize
+      },
+      send: (chunk) => peer.send(chunk),
+    })
+  }
+
+  private findDrainableChannel(): DrainableChannel | undefined {
+    // HACK: simple-peer keeps the RTCDataChannel private (`_channel`) and sets its own
+    // 64 KiB threshold for its stream API, which we do not use. We read it only to set our
+    // low-water mark and listen for 'bufferedamountlow'; without it we poll instead.
+    const channel: unknown = Reflect.get(this.peer, '_channel')
+    return isDrainableChannel(channel) ? channel : undefined
+  }
+
+  private schedulePoll(): void {
+    if (this.cancelPoll !== undefined || this.isClosed) return
+    // With 'bufferedamountlow' the poll is only a slow safety net against a missed event.
+    const periodMs = this.channel === undefined ? this.drainPollMs : Math.max(100, 20 * this.drainPollMs)
+    this.cancelPoll = this.clock.setTimeout(() => {
+      this.cancelPoll = undefined
+      if (!this.isWaitingForDrain || this.isClosed) return
+      this.notifyDrain()
+      if (this.isWaitingForDrain) this.schedulePoll()
+    }, periodMs)
+  }
+
+  private onPeerError(error: Error): void {
+    const code = 'code' in error && typeof error.code === 'string' ? error.code : 'ERR_WEBRTC'
+    void this.close(
+      new CoreError(
+        'ERR_CONNECTION_FAILED',
+        `WebRTC connection to ${this.peerId} failed (${code}): ${error.message}`,
+        {
+          cause: error,
+        },
+      ),
+    )
+  }
+
+  private async destroyPeer(): Promise<void> {
+    this.cancelPoll?.()
+    this.cancelPoll = undefined
+    this.channel?.removeEventListener('bufferedamountlow', this.onBufferedAmountLow)
+    this.channel = undefined
+    // The constructor may have failed before the peer existed.
+    const peer: SimplePeer.Instance | undefined = this.peer
+    if (peer === undefined) return
+    if (!peer.destroyed) {
+      await new Promise<void>((resolve) => {
+        peer.once('close', () => resolve())
+        peer.destroy()
+      })
+    }
+    // HACK: simple-peer never clears its ICE-complete timer (5 s) on destroy, which keeps a
+    // Node process alive after every connection is closed (same class of leak as
+    // webtorrent/webtorrent#1605). Clear it if it is there.
+    const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
+    if (timer !== null && timer !== undefined) {
+      Reflect.apply(clearTimeout, undefined, [timer])
+      Reflect.set(peer, '_iceCompleteTimer', null)
+    }
+  }
+}
