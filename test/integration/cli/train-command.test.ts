@@ -154,6 +154,8 @@ describe('longhaul train', () => {
       'shapes',
       '--model',
       'cnn',
+      '--backend',
+      'cpu',
       '--epochs',
       '1',
       '--max-train-samples',
