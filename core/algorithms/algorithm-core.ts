@@ -1,7 +1,9 @@
 /**
  * The part every base algorithm shares: the call-order state machine of the driver contract
- * (algorithm.ts), the step counter, membership normalisation, byte accounting and the common
- * state envelope. Subclasses implement the `on*` hooks and never re-check call order.
+ * (algorithm.ts), the step counter, membership normalisation, byte accounting, per-peer
+ * staleness for the stats and the common state envelope. Subclasses implement the `on*` hooks
+ * and never re-check call order. The all-reduce algorithms (sync, Local SGD, OLCO3) share
+ * more through all-reduce-algorithm.ts and model-delta-algorithm.ts.
  *
  * Phases (per step k):
  *   idle --beforeLocalStep--> stepping
@@ -29,11 +31,13 @@ import type {
 } from './algorithm.ts'
 import { checkIncoming, normalisePresent, rejected } from './messages.ts'
 import {
-  ALGORITHM_STATE_VERSION,
+  buildState,
   checkEnvelope,
   readInt,
+  stateOwner,
   type AlgorithmState,
   type JsonObject,
+  type StateOwner,
 } from './state.ts'
 import { checkSize } from './vector-ops.ts'
 
@@ -52,8 +56,10 @@ export interface AlgorithmDeps {
   readonly seed: number
 }
 
+/** How `importBody` restores: this worker's own checkpoint, or a late joiner's catch-up from `step`. */
 export type ImportHow =
-  { readonly mode: 'checkpoint' } | { readonly mode: 'catch-up'; readonly params: Float32Array }
+  | { readonly mode: 'checkpoint' }
+  | { readonly mode: 'catch-up'; readonly params: Float32Array; readonly step: number }
 
 export function compressorFactory(deps: AlgorithmDeps): CompressorFactory {
   return deps.createCompressor ?? createRegisteredCompressor
@@ -131,7 +137,8 @@ export abstract class AlgorithmCore implements BaseAlgorithm {
     return []
   }
   protected abstract currentRound(): number
-  protected abstract peerStaleness(): PeerStaleness[]
+  /** Newest round received from `peer` in this algorithm's numbering, or -1 (for the stats). */
+  protected abstract newestRoundFrom(peer: number): number
   protected abstract exportBody(
     data: JsonObject,
     vectors: Record<string, Float32Array>,
@@ -258,6 +265,18 @@ export abstract class AlgorithmCore implements BaseAlgorithm {
     }
   }
 
+  private peerStaleness(): PeerStaleness[] {
+    const round = this.currentRound()
+    return this.present.map((peer) => {
+      const newestRound = this.newestRoundFrom(peer)
+      return { peer, newestRound, roundsBehind: newestRound < 0 ? round : round - newestRound }
+    })
+  }
+
+  private owner(): StateOwner {
+    return stateOwner(this.name, this)
+  }
+
   exportState(): AlgorithmState {
     this.expectPhase(['idle', 'new'], 'exportState')
     const data: JsonObject = {
@@ -270,32 +289,13 @@ export abstract class AlgorithmCore implements BaseAlgorithm {
     const vectors: Record<string, Float32Array> = {}
     const bytes: Record<string, Uint8Array> = {}
     if (this.phase === 'idle') this.exportBody(data, vectors, bytes)
-    return {
-      algorithm: this.name,
-      version: ALGORITHM_STATE_VERSION,
-      workerIndex: this.workerIndex,
-      workerCount: this.workerCount,
-      layoutFingerprint: this.layout.fingerprint,
-      data,
-      vectors,
-      bytes,
-      children: {},
-    }
+    return buildState(this.owner(), { data, vectors, bytes, children: {} })
   }
 
   importState(state: AlgorithmState, options?: ImportOptions): void {
     this.expectPhase(['new', 'idle'], 'importState')
     const mode = options?.mode ?? 'checkpoint'
-    checkEnvelope(
-      state,
-      {
-        algorithm: this.name,
-        workerIndex: this.workerIndex,
-        workerCount: this.workerCount,
-        layoutFingerprint: this.layout.fingerprint,
-      },
-      mode,
-    )
+    checkEnvelope(state, this.owner(), mode)
     const params = options?.params
     if (mode === 'catch-up') {
       assert(params !== undefined, () => `${this.name}.importState in catch-up mode needs options.params`)
@@ -306,7 +306,7 @@ export abstract class AlgorithmCore implements BaseAlgorithm {
     const step = readInt(state.data, 'step')
     this.importBody(
       state,
-      mode === 'catch-up' && params !== undefined ? { mode, params } : { mode: 'checkpoint' },
+      mode === 'catch-up' && params !== undefined ? { mode, params, step } : { mode: 'checkpoint' },
     )
     this.stepIndex = step
     if (mode === 'checkpoint') {

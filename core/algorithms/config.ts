@@ -6,6 +6,7 @@
  * CoreError('ERR_BAD_SPEC') naming the field.
  */
 import { CoreError } from '../errors.ts'
+import { isRecord } from '../guards.ts'
 
 /** Synchronous all-reduce SGD: gradients averaged every step (ALGORITHMS.md §0). */
 export interface SyncConfig {
@@ -124,8 +125,21 @@ function bad(field: string, message: string): CoreError {
   return new CoreError('ERR_BAD_SPEC', `algorithm config: ${field} ${message}`)
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+/** Reads `o[key]` (or `fallback` when absent) as a finite number in [min, max]; a whole one if `integer`. */
+function numberField(
+  o: Record<string, unknown>,
+  key: string,
+  min: number,
+  max: number,
+  fallback?: number,
+  integer = false,
+): number {
+  const v = o[key] ?? fallback
+  const isKind = integer ? Number.isInteger(v) : Number.isFinite(v)
+  if (typeof v !== 'number' || !isKind || v < min || v > max) {
+    throw bad(key, `must be ${integer ? 'an integer' : 'a number'} in [${min}, ${max}], got ${show(v)}`)
+  }
+  return v
 }
 
 function intField(
@@ -135,25 +149,7 @@ function intField(
   max: number,
   fallback?: number,
 ): number {
-  const v = o[key] ?? fallback
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw bad(key, `must be an integer in [${min}, ${max}], got ${show(v)}`)
-  }
-  return v
-}
-
-function numberField(
-  o: Record<string, unknown>,
-  key: string,
-  min: number,
-  max: number,
-  fallback?: number,
-): number {
-  const v = o[key] ?? fallback
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
-    throw bad(key, `must be a number in [${min}, ${max}], got ${show(v)}`)
-  }
-  return v
+  return numberField(o, key, min, max, fallback, true)
 }
 
 function boolField(o: Record<string, unknown>, key: string, fallback: boolean): boolean {

@@ -20,19 +20,12 @@ import type {
   Completion,
   CompletionBuffers,
   MembershipView,
-  MessageKind,
-  PeerStaleness,
-  ReceiveResult,
   StepContext,
 } from './algorithm.ts'
-import { AlgorithmCore, READY_EMPTY, type AlgorithmDeps, type ImportHow } from './algorithm-core.ts'
-import { Averager } from './averager.ts'
+import { READY_EMPTY, type AlgorithmDeps } from './algorithm-core.ts'
 import { ALGORITHM_DEFAULTS, type LocalConfig } from './config.ts'
-import { DeltaChannel } from './delta-channel.ts'
-import { ACCEPTED, tryDecode } from './messages.ts'
-import { RoundInbox } from './round-inbox.ts'
-import { decideRound } from './round-decision.ts'
-import { readVector, type AlgorithmState, type JsonObject } from './state.ts'
+import { ModelDeltaAlgorithm } from './model-delta-algorithm.ts'
+import { subtractInto } from './vector-ops.ts'
 
 const MAX_ROUNDS_AHEAD = 4
 
@@ -45,38 +38,22 @@ export function localRoundEndsAt(step: number, H: number, warmupSteps: number): 
   return step < warmupSteps || (step - warmupSteps + 1) % H === 0
 }
 
-export class LocalSgd extends AlgorithmCore {
+/** `roundStart` is x_r, the common model the current round started from. */
+export class LocalSgd extends ModelDeltaAlgorithm {
   readonly name = 'local'
-  readonly exchangeKind = 'model-delta'
-  protected readonly acceptedKinds: readonly MessageKind[] = ['delta']
   readonly H: number
   readonly warmupSteps: number
-  readonly channel: DeltaChannel
-  private readonly inbox = new RoundInbox(MAX_ROUNDS_AHEAD)
-  private readonly averager: Averager
-  /** x_r: the common model the current round started from. */
-  private readonly roundStart: Float32Array
-  private readonly delta: Float32Array
-  private readonly average: Float32Array
-  private readonly scratch: Float32Array
   private ownPayload: Uint8Array | null = null
   private pendingRound = -1
 
   constructor(config: LocalConfig, deps: AlgorithmDeps) {
-    super(deps)
+    super(deps, {
+      compressor: config.compressor ?? ALGORITHM_DEFAULTS.compressor,
+      errorFeedback: config.errorFeedback ?? ALGORITHM_DEFAULTS.errorFeedback,
+      maxRoundsAhead: MAX_ROUNDS_AHEAD,
+    })
     this.H = config.H
     this.warmupSteps = config.warmupSteps ?? ALGORITHM_DEFAULTS.warmupSteps
-    this.channel = new DeltaChannel({
-      compressor: this.createCompressor(config.compressor ?? ALGORITHM_DEFAULTS.compressor, deps.layout),
-      errorFeedback: config.errorFeedback ?? ALGORITHM_DEFAULTS.errorFeedback,
-      seed: deps.seed,
-      workerIndex: deps.workerIndex,
-    })
-    this.averager = new Averager(this.size)
-    this.roundStart = new Float32Array(this.size)
-    this.delta = new Float32Array(this.size)
-    this.average = new Float32Array(this.size)
-    this.scratch = new Float32Array(this.size)
   }
 
   roundOfStep(step: number): number {
@@ -96,92 +73,28 @@ export class LocalSgd extends AlgorithmCore {
     this.roundStart.set(params)
   }
 
-  protected onStart(params: Float32Array): void {
-    this.roundStart.set(params)
-    this.inbox.setCurrent(0)
-  }
-
-  protected override onBeforeStep(ctx: StepContext): void {
-    this.inbox.setCurrent(this.roundOfStep(ctx.step))
-  }
-
   protected onAfterStep(ctx: StepContext, params: Float32Array): AlgorithmMessage[] {
     if (!this.shouldCommunicate(ctx.step)) return []
     const round = this.roundOfStep(ctx.step)
-    for (let j = 0; j < this.size; j++) this.delta[j] = (this.roundStart[j] ?? 0) - (params[j] ?? 0)
-    const { payload } = this.channel.encode(this.delta, round)
-    this.ownPayload = payload
+    const { own, message } = this.encodeDelta(params, round)
+    this.ownPayload = own
     this.pendingRound = round
-    this.recordSent(payload)
-    return [{ kind: 'delta', round, to: 'all', payload: payload.slice() }]
+    return [message]
   }
 
   protected onTryComplete(view: MembershipView, buffers: CompletionBuffers): Completion {
     const round = this.pendingRound
     const own = this.ownPayload
     if (round < 0 || own === null) return READY_EMPTY
-    const decision = decideRound(this.inbox, 'delta', round, this.present, view.deadlinePassed, 0)
-    if (decision.status === 'waiting') {
-      return { status: 'waiting', kind: 'delta', round, missing: decision.missing, messages: [] }
-    }
-    this.averager.average(this.channel, round, this.workerIndex, own, decision.received, this.average)
+    const decision = this.decide(round, view, 0)
+    if (decision.status === 'waiting') return { ...decision, messages: [] }
+    this.averageAndClose(round, own, decision.received, this.average)
     const params = buffers.params
-    for (let j = 0; j < this.size; j++) params[j] = (this.roundStart[j] ?? 0) - (this.average[j] ?? 0)
+    subtractInto(params, this.roundStart, this.average)
     this.roundStart.set(params)
-    this.inbox.finish(round)
     this.inbox.setCurrent(round + 1)
     this.ownPayload = null
     this.pendingRound = -1
     return { status: 'ready', outcomes: [decision.outcome], messages: [] }
-  }
-
-  protected onReceive(from: number, message: AlgorithmMessage): ReceiveResult {
-    const refused = this.inbox.check(from, message.round)
-    if (refused !== null) return refused
-    // An empty payload abstains from the round (round-inbox.ts); anything else must decode.
-    const bad =
-      message.payload.length === 0
-        ? null
-        : tryDecode(from, () => this.channel.decode(message.payload, message.round, from, this.scratch))
-    if (bad !== null) return bad
-    this.inbox.store(from, message.round, message.payload.slice())
-    return ACCEPTED
-  }
-
-  protected currentRound(): number {
-    return this.roundOfStep(this.stepIndex)
-  }
-
-  protected peerStaleness(): PeerStaleness[] {
-    const round = this.currentRound()
-    return this.present.map((peer) => {
-      const newestRound = this.inbox.newestFrom(peer)
-      return { peer, newestRound, roundsBehind: newestRound < 0 ? round : round - newestRound }
-    })
-  }
-
-  protected exportBody(
-    data: JsonObject,
-    vectors: Record<string, Float32Array>,
-    bytes: Record<string, Uint8Array>,
-  ): void {
-    vectors.roundStart = this.roundStart.slice()
-    vectors.residual = this.channel.exportResidual()
-    this.inbox.exportTo('inbox', data, bytes)
-  }
-
-  protected importBody(state: AlgorithmState, how: ImportHow): void {
-    if (how.mode === 'catch-up') {
-      const step = typeof state.data.step === 'number' ? state.data.step : 0
-      const round = this.roundOfStep(step)
-      this.roundStart.set(how.params)
-      this.channel.resetResidual()
-      this.inbox.clear(round - 1)
-      this.inbox.setCurrent(round)
-      return
-    }
-    this.roundStart.set(readVector(state, 'roundStart', this.size))
-    this.channel.importResidual(readVector(state, 'residual', this.size))
-    this.inbox.importFrom('inbox', state, this.workerCount)
   }
 }

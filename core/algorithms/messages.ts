@@ -4,6 +4,7 @@
  * exceptions (a bad peer must never throw out of the training loop).
  */
 import { isCoreError, type ErrorCode } from '../errors.ts'
+import { isRecord } from '../guards.ts'
 import { MESSAGE_KINDS, type AlgorithmMessage, type MessageKind, type ReceiveResult } from './algorithm.ts'
 
 export const ACCEPTED: ReceiveResult = Object.freeze({ kind: 'accepted' })
@@ -17,10 +18,6 @@ function isMessageKind(value: unknown): value is MessageKind {
 }
 
 /** Type guard for a message decoded from a frame (outside data). */
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 export function isAlgorithmMessage(value: unknown): value is AlgorithmMessage {
   if (!isRecord(value)) return false
   const m = value

@@ -36,47 +36,31 @@ import type {
   Completion,
   CompletionBuffers,
   MembershipView,
-  MessageKind,
-  PeerStaleness,
-  ReceiveResult,
   RoundOutcome,
   StepContext,
 } from './algorithm.ts'
-import { AlgorithmCore, READY_EMPTY, type AlgorithmDeps, type ImportHow } from './algorithm-core.ts'
-import { Averager } from './averager.ts'
+import { READY_EMPTY, type AlgorithmDeps, type ImportHow } from './algorithm-core.ts'
 import type { Olco3Config } from './config.ts'
-import { DeltaChannel } from './delta-channel.ts'
-import { ACCEPTED, tryDecode } from './messages.ts'
-import { RoundInbox } from './round-inbox.ts'
-import { decideRound } from './round-decision.ts'
+import { ModelDeltaAlgorithm } from './model-delta-algorithm.ts'
 import {
   badState,
   readBoolean,
   readInt,
   readIntArray,
-  readVector,
   type AlgorithmState,
   type JsonObject,
 } from './state.ts'
+import { addDifference } from './vector-ops.ts'
 
 /** Rounds beyond `current + staleness` a peer's delta may be ahead and still be kept. */
 const EXTRA_ROUNDS_AHEAD = 4
 
-export class Olco3 extends AlgorithmCore {
+/** `roundStart` is this worker's local model at the start of the current round (after the last swap). */
+export class Olco3 extends ModelDeltaAlgorithm {
   readonly name = 'olco3'
-  readonly exchangeKind = 'model-delta'
-  protected readonly acceptedKinds: readonly MessageKind[] = ['delta']
   readonly H: number
   readonly staleness: number
-  readonly channel: DeltaChannel
-  private readonly inbox: RoundInbox
-  private readonly averager: Averager
-  /** Local model at the start of the current round (after the last swap). */
-  private readonly roundStart: Float32Array
-  private readonly delta: Float32Array
-  private readonly average: Float32Array
   private readonly own: Float32Array
-  private readonly scratch: Float32Array
   /** c_i^r payloads this worker sent and has not swapped out yet (at most s + 1). */
   private readonly ownSent = new Map<number, Uint8Array>()
   /** The round whose stale average this step must apply, or -1. */
@@ -89,22 +73,14 @@ export class Olco3 extends AlgorithmCore {
   private mustAbstain = false
 
   constructor(config: Olco3Config, deps: AlgorithmDeps) {
-    super(deps)
+    super(deps, {
+      compressor: config.compressor,
+      errorFeedback: true,
+      maxRoundsAhead: config.staleness + EXTRA_ROUNDS_AHEAD,
+    })
     this.H = config.H
     this.staleness = config.staleness
-    this.channel = new DeltaChannel({
-      compressor: this.createCompressor(config.compressor, deps.layout),
-      errorFeedback: true,
-      seed: deps.seed,
-      workerIndex: deps.workerIndex,
-    })
-    this.inbox = new RoundInbox(config.staleness + EXTRA_ROUNDS_AHEAD)
-    this.averager = new Averager(this.size)
-    this.roundStart = new Float32Array(this.size)
-    this.delta = new Float32Array(this.size)
-    this.average = new Float32Array(this.size)
     this.own = new Float32Array(this.size)
-    this.scratch = new Float32Array(this.size)
   }
 
   roundOfStep(step: number): number {
@@ -136,15 +112,6 @@ export class Olco3 extends AlgorithmCore {
     this.inbox.setCurrent(round)
   }
 
-  protected onStart(params: Float32Array): void {
-    this.roundStart.set(params)
-    this.inbox.setCurrent(0)
-  }
-
-  protected override onBeforeStep(ctx: StepContext): void {
-    this.inbox.setCurrent(this.roundOfStep(ctx.step))
-  }
-
   /**
    * A late joiner's first step: its peers may still wait for its deltas of the s rounds before
    * it joined (their stale averages are not applied yet); empty payloads release them.
@@ -163,16 +130,13 @@ export class Olco3 extends AlgorithmCore {
     const abstain = this.abstentions()
     if (!this.shouldCommunicate(ctx.step)) return abstain
     const round = this.roundOfStep(ctx.step)
-    // Step 1: Δ_i^r = x_i(start of r) − x_i.
-    for (let j = 0; j < this.size; j++) this.delta[j] = (this.roundStart[j] ?? 0) - (params[j] ?? 0)
-    // Step 2: c_i^r = C(Δ_i^r + e_i), e_i ← Δ_i^r + e_i − c_i^r.
-    const { payload } = this.channel.encode(this.delta, round)
-    this.ownSent.set(round, payload)
-    this.recordSent(payload)
+    // Step 1: Δ_i^r = x_i(start of r) − x_i. Step 2: c_i^r = C(Δ_i^r + e_i), e_i ← Δ_i^r + e_i − c_i^r.
+    const { own, message } = this.encodeDelta(params, round)
+    this.ownSent.set(round, own)
     this.endedRound = round
     const stale = round - this.staleness
     this.pendingSwap = stale >= this.firstLiveRound ? stale : -1
-    return [...abstain, { kind: 'delta', round, to: 'all', payload: payload.slice() }]
+    return [...abstain, message]
   }
 
   protected onTryComplete(view: MembershipView, buffers: CompletionBuffers): Completion {
@@ -181,27 +145,16 @@ export class Olco3 extends AlgorithmCore {
     const q = this.pendingSwap
     let outcomes: RoundOutcome[] = []
     if (q >= 0) {
-      const decision = decideRound(
-        this.inbox,
-        'delta',
-        q,
-        this.present,
-        view.deadlinePassed,
-        this.endedRound - q,
-      )
-      if (decision.status === 'waiting') {
-        return { status: 'waiting', kind: 'delta', round: q, missing: decision.missing, messages: [] }
-      }
+      const decision = this.decide(q, view, this.endedRound - q)
+      if (decision.status === 'waiting') return { ...decision, messages: [] }
       const ownPayload = this.ownSent.get(q)
       if (ownPayload === undefined)
         throw new Error(`Assertion failed: olco3 has no own payload for round ${q}`)
       // Step 3: x_i ← x_i + c_i^{q} − c̄^{q}.
-      this.averager.average(this.channel, q, this.workerIndex, ownPayload, decision.received, this.average)
+      this.averageAndClose(q, ownPayload, decision.received, this.average)
       this.channel.decode(ownPayload, q, this.workerIndex, this.own)
-      for (let j = 0; j < this.size; j++)
-        params[j] = (params[j] ?? 0) + ((this.own[j] ?? 0) - (this.average[j] ?? 0))
+      addDifference(params, this.own, this.average)
       this.ownSent.delete(q)
-      this.inbox.finish(q)
       outcomes = [decision.outcome]
     }
     // Step 4: the next round starts from the swapped model.
@@ -212,38 +165,11 @@ export class Olco3 extends AlgorithmCore {
     return { status: 'ready', outcomes, messages: [] }
   }
 
-  protected onReceive(from: number, message: AlgorithmMessage): ReceiveResult {
-    const refused = this.inbox.check(from, message.round)
-    if (refused !== null) return refused
-    // An empty payload abstains from the round (round-inbox.ts); anything else must decode.
-    const bad =
-      message.payload.length === 0
-        ? null
-        : tryDecode(from, () => this.channel.decode(message.payload, message.round, from, this.scratch))
-    if (bad !== null) return bad
-    this.inbox.store(from, message.round, message.payload.slice())
-    return ACCEPTED
-  }
-
-  protected currentRound(): number {
-    return this.roundOfStep(this.stepIndex)
-  }
-
-  protected peerStaleness(): PeerStaleness[] {
-    const round = this.currentRound()
-    return this.present.map((peer) => {
-      const newestRound = this.inbox.newestFrom(peer)
-      return { peer, newestRound, roundsBehind: newestRound < 0 ? round : round - newestRound }
-    })
-  }
-
-  protected exportBody(
+  protected override exportBody(
     data: JsonObject,
     vectors: Record<string, Float32Array>,
     bytes: Record<string, Uint8Array>,
   ): void {
-    vectors.roundStart = this.roundStart.slice()
-    vectors.residual = this.channel.exportResidual()
     const rounds: number[] = []
     for (const [r, payload] of this.ownSent) {
       rounds.push(r)
@@ -252,33 +178,25 @@ export class Olco3 extends AlgorithmCore {
     data.ownRounds = rounds
     data.firstLiveRound = this.firstLiveRound
     data.mustAbstain = this.mustAbstain
-    this.inbox.exportTo('inbox', data, bytes)
+    super.exportBody(data, vectors, bytes)
   }
 
-  protected importBody(state: AlgorithmState, how: ImportHow): void {
+  protected override importBody(state: AlgorithmState, how: ImportHow): void {
     this.ownSent.clear()
     this.pendingSwap = -1
     this.endedRound = -1
     if (how.mode === 'catch-up') {
-      const step = typeof state.data.step === 'number' ? state.data.step : 0
-      const round = this.roundOfStep(step)
-      this.roundStart.set(how.params)
-      this.channel.resetResidual()
-      this.firstLiveRound = round
+      this.firstLiveRound = this.roundOfStep(how.step)
       this.mustAbstain = true
-      this.inbox.clear(round - 1)
-      this.inbox.setCurrent(round)
-      return
+    } else {
+      for (const r of readIntArray(state.data, 'ownRounds')) {
+        const payload = state.bytes[`own:${r}`]
+        if (!(payload instanceof Uint8Array)) throw badState(`own payload of round ${r} is missing`)
+        this.ownSent.set(r, payload.slice())
+      }
+      this.firstLiveRound = readInt(state.data, 'firstLiveRound')
+      this.mustAbstain = readBoolean(state.data, 'mustAbstain')
     }
-    this.roundStart.set(readVector(state, 'roundStart', this.size))
-    this.channel.importResidual(readVector(state, 'residual', this.size))
-    for (const r of readIntArray(state.data, 'ownRounds')) {
-      const payload = state.bytes[`own:${r}`]
-      if (!(payload instanceof Uint8Array)) throw badState(`own payload of round ${r} is missing`)
-      this.ownSent.set(r, payload.slice())
-    }
-    this.firstLiveRound = readInt(state.data, 'firstLiveRound')
-    this.mustAbstain = readBoolean(state.data, 'mustAbstain')
-    this.inbox.importFrom('inbox', state, this.workerCount)
+    super.importBody(state, how)
   }
 }

@@ -15,7 +15,13 @@ import type { MessageKind, RoundOutcome } from './algorithm.ts'
 import type { RoundInbox } from './round-inbox.ts'
 
 export type RoundDecision =
-  | { readonly status: 'waiting'; readonly missing: number[] }
+  /** A 'waiting' Completion but for its messages (`{ ...decision, messages }` completes it). */
+  | {
+      readonly status: 'waiting'
+      readonly kind: MessageKind
+      readonly round: number
+      readonly missing: number[]
+    }
   | {
       readonly status: 'complete'
       readonly received: Array<[number, Uint8Array]>
@@ -31,7 +37,7 @@ export function decideRound(
   staleness: number,
 ): RoundDecision {
   const missing = inbox.missing(round, present)
-  if (missing.length > 0 && !deadlinePassed) return { status: 'waiting', missing }
+  if (missing.length > 0 && !deadlinePassed) return { status: 'waiting', kind, round, missing }
   const received = inbox.received(round)
   if (received.length > 0) {
     return {

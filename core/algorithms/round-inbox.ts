@@ -15,8 +15,8 @@
  * An empty payload is an abstention: the sender will not contribute to that round (a late
  * joiner for the rounds before it joined), so nobody waits for it there.
  */
-import type { ReceiveResult } from './algorithm.ts'
-import { rejected } from './messages.ts'
+import type { AlgorithmMessage, ReceiveResult } from './algorithm.ts'
+import { ACCEPTED, rejected, tryDecode } from './messages.ts'
 import { badState, readInt, readIntArray, type AlgorithmState, type JsonObject } from './state.ts'
 
 export class RoundInbox {
@@ -33,7 +33,7 @@ export class RoundInbox {
   }
 
   /** Null when a message (from, round) may be stored; otherwise why not. */
-  check(from: number, round: number): ReceiveResult | null {
+  private check(from: number, round: number): ReceiveResult | null {
     if (round <= this.finishedThrough) {
       return rejected('ERR_LATE_MESSAGE', `round ${round} from ${from} arrived after the round was completed`)
     }
@@ -49,8 +49,22 @@ export class RoundInbox {
     return null
   }
 
+  /**
+   * The whole `receive` of an inbox-based exchange: `check`s the round, runs `validate` (a decode
+   * of the payload; a CoreError it throws becomes the rejection) and files a copy of the payload.
+   * Nothing is stored when the message is rejected.
+   */
+  accept(from: number, message: AlgorithmMessage, validate: () => void): ReceiveResult {
+    const refused = this.check(from, message.round)
+    if (refused !== null) return refused
+    const bad = tryDecode(from, validate)
+    if (bad !== null) return bad
+    this.store(from, message.round, message.payload.slice())
+    return ACCEPTED
+  }
+
   /** Files a payload that passed `check` and decoding. */
-  store(from: number, round: number, payload: Uint8Array): void {
+  private store(from: number, round: number, payload: Uint8Array): void {
     let byPeer = this.rounds.get(round)
     if (byPeer === undefined) {
       byPeer = new Map()

@@ -32,7 +32,6 @@ import type {
   CompletionBuffers,
   MembershipView,
   MessageKind,
-  PeerStaleness,
   ReceiveResult,
   RoundOutcome,
   StepContext,
@@ -52,7 +51,7 @@ import {
   type AlgorithmState,
   type JsonObject,
 } from './state.ts'
-import { accumulate } from './vector-ops.ts'
+import { accumulate, addDifference } from './vector-ops.ts'
 
 /** Shares older than this many steps are refused (and their sender's duplicate history forgotten). */
 export const SGP_MAX_SHARE_AGE_STEPS = 256
@@ -144,7 +143,7 @@ export class Sgp extends AlgorithmCore {
     const x = Float64Array.from(this.x)
     let weight = this.weight
     for (const mass of this.pending.values()) {
-      for (let j = 0; j < this.size; j++) x[j] = (x[j] ?? 0) + (mass.acc[j] ?? 0)
+      accumulate(x, mass.acc)
       weight += mass.weight
     }
     return { x, weight }
@@ -189,9 +188,7 @@ export class Sgp extends AlgorithmCore {
 
   protected onAfterStep(ctx: StepContext, params: Float32Array): AlgorithmMessage[] {
     // 1. x_i ← x_i + (z after − z before): the optimizer's displacement, applied to x.
-    for (let j = 0; j < this.size; j++) {
-      this.x[j] = (this.x[j] ?? 0) + ((params[j] ?? 0) - (this.zBefore[j] ?? 0))
-    }
+    addDifference(this.x, params, this.zBefore)
     const members = this.members()
     const out = exponentialOutPeers(members, this.workerIndex, ctx.step, this.peersPerStep)
     const messages: AlgorithmMessage[] = []
@@ -246,7 +243,7 @@ export class Sgp extends AlgorithmCore {
     const mixedFrom = new Set<number>()
     for (const [r, mass] of [...this.pending.entries()].sort((a, b) => a[0] - b[0])) {
       if (r > step) continue
-      for (let j = 0; j < this.size; j++) this.x[j] = (this.x[j] ?? 0) + (mass.acc[j] ?? 0)
+      accumulate(this.x, mass.acc)
       this.weight += mass.weight
       for (const p of mass.from) mixedFrom.add(p)
       this.pending.delete(r)
@@ -358,18 +355,12 @@ export class Sgp extends AlgorithmCore {
     const pos = members.indexOf(this.workerIndex)
     const successor = members.length > 1 ? members[(pos + 1) % members.length] : undefined
     // Everything this worker holds, buffered shares included, goes to one peer.
-    const total = new Float64Array(this.size)
-    let weight = this.weight
-    for (let j = 0; j < this.size; j++) total[j] = this.x[j] ?? 0
-    for (const mass of this.pending.values()) {
-      for (let j = 0; j < this.size; j++) total[j] = (total[j] ?? 0) + (mass.acc[j] ?? 0)
-      weight += mass.weight
-    }
+    const { x: total, weight } = this.pushSumMass()
     this.pending.clear()
     this.x.fill(0)
     this.weight = 0
     if (successor === undefined) return []
-    for (let j = 0; j < this.size; j++) this.share[j] = total[j] ?? 0
+    this.share.set(total)
     const { payload } = this.channel.encode(this.share, this.stepIndex)
     this.recordSent(payload)
     return [{ kind: 'hand-over', round: this.stepIndex, to: [successor], payload, weight }]
@@ -379,15 +370,8 @@ export class Sgp extends AlgorithmCore {
     return this.stepIndex
   }
 
-  protected peerStaleness(): PeerStaleness[] {
-    return this.present.map((peer) => {
-      const newestRound = this.newest.get(peer) ?? -1
-      return {
-        peer,
-        newestRound,
-        roundsBehind: newestRound < 0 ? this.stepIndex : this.stepIndex - newestRound,
-      }
-    })
+  protected newestRoundFrom(peer: number): number {
+    return this.newest.get(peer) ?? -1
   }
 
   protected exportBody(
@@ -422,7 +406,7 @@ export class Sgp extends AlgorithmCore {
       this.x.set(how.params)
       this.weight = 1
       this.lastPresent = []
-      this.rebaseStep = typeof state.data.step === 'number' ? state.data.step : 0
+      this.rebaseStep = how.step
       return
     }
     this.x.set(readVector(state, 'x', this.size))

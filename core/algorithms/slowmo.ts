@@ -38,23 +38,17 @@ import { checkDeps, compressorFactory, type AlgorithmDeps } from './algorithm-co
 import { Averager } from './averager.ts'
 import { ALGORITHM_DEFAULTS, type SlowMoConfig } from './config.ts'
 import { DeltaChannel } from './delta-channel.ts'
-import {
-  ACCEPTED,
-  checkIncoming,
-  isAlgorithmMessage,
-  normalisePresent,
-  rejected,
-  tryDecode,
-} from './messages.ts'
+import { checkIncoming, isAlgorithmMessage, normalisePresent, rejected } from './messages.ts'
 import { RoundInbox } from './round-inbox.ts'
 import { decideRound } from './round-decision.ts'
 import {
-  ALGORITHM_STATE_VERSION,
+  buildState,
   checkEnvelope,
   readChild,
   readInt,
   readNumber,
   readVector,
+  stateOwner,
   type AlgorithmState,
   type JsonObject,
 } from './state.ts'
@@ -230,9 +224,7 @@ export class SlowMo implements DistributedAlgorithm {
     const decision = decideRound(this.inbox, 'model', round, this.present, view.deadlinePassed, 0)
     const messages = this.heldMessages
     this.heldMessages = []
-    if (decision.status === 'waiting') {
-      return { status: 'waiting', kind: 'model', round, missing: decision.missing, messages }
-    }
+    if (decision.status === 'waiting') return { ...decision, messages }
     const own = this.ownModel
     if (own === null) throw new Error('Assertion failed: slowmo exact average without its own model')
     this.averager.average(this.modelChannel, round, this.workerIndex, own, decision.received, params)
@@ -271,14 +263,10 @@ export class SlowMo implements DistributedAlgorithm {
     if (message.kind !== 'model') return this.base.receive(from, message)
     const bad = checkIncoming(from, message, this, ['model'])
     if (bad !== null) return bad
-    const refused = this.inbox.check(from, message.round)
-    if (refused !== null) return refused
-    const undecodable = tryDecode(from, () =>
+    // Unlike the base's deltas, an exact average has no abstention: every model must decode.
+    return this.inbox.accept(from, message, () =>
       this.modelChannel.decode(message.payload, message.round, from, this.scratch),
     )
-    if (undecodable !== null) return undecodable
-    this.inbox.store(from, message.round, message.payload.slice())
-    return ACCEPTED
   }
 
   leave(params: Float32Array): AlgorithmMessage[] {
@@ -302,32 +290,18 @@ export class SlowMo implements DistributedAlgorithm {
     }
     const bytes: Record<string, Uint8Array> = {}
     this.inbox.exportTo('inbox', data, bytes)
-    return {
-      algorithm: this.name,
-      version: ALGORITHM_STATE_VERSION,
-      workerIndex: this.workerIndex,
-      workerCount: this.workerCount,
-      layoutFingerprint: this.deps.layout.fingerprint,
+    return buildState(stateOwner(this.name, this.deps), {
       data,
       vectors: { outerStart: this.outerStart.slice(), momentum: this.momentum.slice() },
       bytes,
       children: { base: this.base.exportState() },
-    }
+    })
   }
 
   importState(state: AlgorithmState, options?: ImportOptions): void {
     this.expectStage(['new', 'idle'], 'importState')
     const mode = options?.mode ?? 'checkpoint'
-    checkEnvelope(
-      state,
-      {
-        algorithm: this.name,
-        workerIndex: this.workerIndex,
-        workerCount: this.workerCount,
-        layoutFingerprint: this.deps.layout.fingerprint,
-      },
-      mode,
-    )
+    checkEnvelope(state, stateOwner(this.name, this.deps), mode)
     if (options?.params !== undefined) checkSize(options.params, this.size, 'params')
     // Everything SlowMo holds is shared by all workers (u, x_{t,0}, t), so catch-up copies it.
     const outerStart = readVector(state, 'outerStart', this.size)

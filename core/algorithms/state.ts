@@ -10,6 +10,7 @@
  * CoreError('ERR_BAD_CHECKPOINT') instead of trusting casts.
  */
 import { CoreError } from '../errors.ts'
+import { isRecord } from '../guards.ts'
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue }
 export type JsonObject = { [key: string]: JsonValue }
@@ -31,31 +32,27 @@ export interface AlgorithmState {
   readonly children: Readonly<Record<string, AlgorithmState>>
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
-
 export function isJsonValue(value: unknown, depth = 0): value is JsonValue {
   if (depth > 32) return false
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return true
   if (typeof value === 'number') return Number.isFinite(value)
   if (Array.isArray(value)) return value.every((v) => isJsonValue(v, depth + 1))
-  if (isPlainObject(value)) return Object.values(value).every((v) => isJsonValue(v, depth + 1))
+  if (isRecord(value)) return Object.values(value).every((v) => isJsonValue(v, depth + 1))
   return false
 }
 
 /** Shape check for a state that comes from disk or from a peer. */
 export function isAlgorithmState(value: unknown, depth = 0): value is AlgorithmState {
-  if (depth > 4 || !isPlainObject(value)) return false
+  if (depth > 4 || !isRecord(value)) return false
   const { algorithm, version, workerIndex, workerCount, layoutFingerprint, data, vectors, bytes, children } =
     value
   if (typeof algorithm !== 'string' || typeof layoutFingerprint !== 'string') return false
   if (!Number.isInteger(version) || !Number.isInteger(workerIndex) || !Number.isInteger(workerCount))
     return false
   if (!isJsonObject(data)) return false
-  if (!isPlainObject(vectors) || !Object.values(vectors).every((v) => v instanceof Float32Array)) return false
-  if (!isPlainObject(bytes) || !Object.values(bytes).every((v) => v instanceof Uint8Array)) return false
-  if (!isPlainObject(children)) return false
+  if (!isRecord(vectors) || !Object.values(vectors).every((v) => v instanceof Float32Array)) return false
+  if (!isRecord(bytes) || !Object.values(bytes).every((v) => v instanceof Uint8Array)) return false
+  if (!isRecord(children)) return false
   return Object.values(children).every((c) => isAlgorithmState(c, depth + 1))
 }
 
@@ -108,7 +105,7 @@ export function readIntArray(
 }
 
 export function isJsonObject(value: unknown): value is JsonObject {
-  return isPlainObject(value) && isJsonValue(value)
+  return isRecord(value) && isJsonValue(value)
 }
 
 export function readObject(data: JsonObject, key: string): JsonObject {
@@ -137,13 +134,56 @@ export function readChild(state: AlgorithmState, key: string): AlgorithmState {
   return c
 }
 
+/** The envelope fields that say whose state it is: stamped by `buildState`, compared by `checkEnvelope`. */
+export interface StateOwner {
+  readonly algorithm: string
+  readonly workerIndex: number
+  readonly workerCount: number
+  readonly layoutFingerprint: string
+}
+
+/** The owner of the states written by algorithm `algorithm` running as `worker`. */
+export function stateOwner(
+  algorithm: string,
+  worker: {
+    readonly workerIndex: number
+    readonly workerCount: number
+    readonly layout: { readonly fingerprint: string }
+  },
+): StateOwner {
+  return {
+    algorithm,
+    workerIndex: worker.workerIndex,
+    workerCount: worker.workerCount,
+    layoutFingerprint: worker.layout.fingerprint,
+  }
+}
+
+/** A state of the current version written by `owner`, its fields in the one order every writer uses. */
+export function buildState(
+  owner: StateOwner,
+  body: Pick<AlgorithmState, 'data' | 'vectors' | 'bytes' | 'children'>,
+): AlgorithmState {
+  return {
+    algorithm: owner.algorithm,
+    version: ALGORITHM_STATE_VERSION,
+    workerIndex: owner.workerIndex,
+    workerCount: owner.workerCount,
+    layoutFingerprint: owner.layoutFingerprint,
+    data: body.data,
+    vectors: body.vectors,
+    bytes: body.bytes,
+    children: body.children,
+  }
+}
+
 /**
  * Checks the envelope of a state against the instance importing it. In 'checkpoint' mode the
  * worker index must match; in 'catch-up' mode any worker of the same room may be the source.
  */
 export function checkEnvelope(
   state: AlgorithmState,
-  expected: { algorithm: string; workerIndex: number; workerCount: number; layoutFingerprint: string },
+  expected: StateOwner,
   mode: 'checkpoint' | 'catch-up',
 ): void {
   if (!isAlgorithmState(state)) throw badState('not an algorithm state object')

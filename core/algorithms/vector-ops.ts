@@ -27,9 +27,19 @@ export function checkSize(v: ArrayLike<number>, size: number, what: string): voi
   }
 }
 
-/** acc[j] += v[j] (Float64 accumulator). */
-export function accumulate(acc: Float64Array, v: Float32Array): void {
+/** acc[j] += v[j] (each sum taken in float64, then stored in acc's precision). */
+export function accumulate(acc: Float64Array | Float32Array, v: ArrayLike<number>): void {
   for (let j = 0; j < acc.length; j++) acc[j] = (acc[j] ?? 0) + (v[j] ?? 0)
+}
+
+/** out[j] = a[j] − b[j]. */
+export function subtractInto(out: Float32Array, a: ArrayLike<number>, b: ArrayLike<number>): void {
+  for (let j = 0; j < out.length; j++) out[j] = (a[j] ?? 0) - (b[j] ?? 0)
+}
+
+/** out[j] += a[j] − b[j] (the difference taken first, so equal a and b leave out unchanged). */
+export function addDifference(out: Float32Array, a: ArrayLike<number>, b: ArrayLike<number>): void {
+  for (let j = 0; j < out.length; j++) out[j] = (out[j] ?? 0) + ((a[j] ?? 0) - (b[j] ?? 0))
 }
 
 /** out[j] = acc[j] * scale, rounded to float32. */

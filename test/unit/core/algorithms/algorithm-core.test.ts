@@ -1,18 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import type { DistributedAlgorithm } from '../../../../core/algorithms/algorithm.ts'
-import { createAlgorithm } from '../../../../core/algorithms/registry.ts'
+import type { AlgorithmConfig } from '../../../../core/algorithms/config.ts'
 import { Sgp } from '../../../../core/algorithms/sgp.ts'
-import { isCoreError } from '../../../../core/errors.ts'
 import { ALL_CONFIGS } from './helpers/configs.ts'
+import { startedAlgorithm } from './helpers/driver.ts'
+import { coreErrorCode } from './helpers/errors.ts'
 import { TEST_LAYOUT } from './helpers/objective.ts'
 
 const D = TEST_LAYOUT.totalSize
 const present = [1]
 
-function started(config: Parameters<typeof createAlgorithm>[0]): DistributedAlgorithm {
-  const algo = createAlgorithm(config, { layout: TEST_LAYOUT, workerIndex: 0, workerCount: 2, seed: 1 })
-  algo.start(new Float32Array(D))
-  return algo
+function started(config: AlgorithmConfig): DistributedAlgorithm {
+  return startedAlgorithm(config, { layout: TEST_LAYOUT, workerIndex: 0, workerCount: 2, seed: 1 })
 }
 
 describe.each(ALL_CONFIGS)('driver contract (%s)', (_name, config) => {
@@ -35,20 +34,15 @@ describe.each(ALL_CONFIGS)('driver contract (%s)', (_name, config) => {
 
   it('rejects vectors of the wrong size with ERR_SHAPE_MISMATCH', () => {
     const algo = started(config)
-    let code = ''
-    try {
-      algo.beforeLocalStep({ step: 0, present }, new Float32Array(D + 1))
-    } catch (err) {
-      code = isCoreError(err) ? err.code : String(err)
-    }
-    expect(code).toBe('ERR_SHAPE_MISMATCH')
+    expect(coreErrorCode(() => algo.beforeLocalStep({ step: 0, present }, new Float32Array(D + 1)))).toBe(
+      'ERR_SHAPE_MISMATCH',
+    )
   })
 
   it('refuses to encode a non-finite local model with ERR_NON_FINITE', () => {
     const algo = started(config)
     const params = new Float32Array(D)
-    let code = ''
-    try {
+    const code = coreErrorCode(() => {
       for (let k = 0; k < 8; k++) {
         const ctx = { step: k, present }
         const view = { present, deadlinePassed: true }
@@ -61,9 +55,7 @@ describe.each(ALL_CONFIGS)('driver contract (%s)', (_name, config) => {
         algo.afterLocalStep(ctx, params)
         algo.tryComplete(view, { params })
       }
-    } catch (err) {
-      code = isCoreError(err) ? err.code : String(err)
-    }
+    })
     expect(code).toBe('ERR_NON_FINITE')
   })
 

@@ -5,17 +5,8 @@ import {
   resolveAlgorithmConfig,
 } from '../../../../core/algorithms/config.ts'
 import { createAlgorithm } from '../../../../core/algorithms/registry.ts'
-import { isCoreError } from '../../../../core/errors.ts'
+import { coreErrorCode as codeOf } from './helpers/errors.ts'
 import { TEST_LAYOUT } from './helpers/objective.ts'
-
-function codeOf(fn: () => unknown): string {
-  try {
-    fn()
-  } catch (err) {
-    return isCoreError(err) ? err.code : `not a CoreError: ${String(err)}`
-  }
-  return 'no error'
-}
 
 describe('parseAlgorithmConfig', () => {
   it('fills in the defaults in one place', () => {

@@ -1,18 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import type { AlgorithmMessage, DistributedAlgorithm } from '../../../../core/algorithms/algorithm.ts'
 import type { AlgorithmConfig } from '../../../../core/algorithms/config.ts'
-import { createAlgorithm } from '../../../../core/algorithms/registry.ts'
 import { ALL_CONFIGS } from './helpers/configs.ts'
-import { runWorkers } from './helpers/driver.ts'
+import { runWorkers, startedAlgorithm } from './helpers/driver.ts'
 import { makeQuadratic, TEST_LAYOUT } from './helpers/objective.ts'
 
 const D = TEST_LAYOUT.totalSize
 const N = 3
 
 function make(config: AlgorithmConfig, workerIndex: number): DistributedAlgorithm {
-  const algo = createAlgorithm(config, { layout: TEST_LAYOUT, workerIndex, workerCount: N, seed: 7 })
-  algo.start(new Float32Array(D))
-  return algo
+  return startedAlgorithm(config, { layout: TEST_LAYOUT, workerIndex, workerCount: N, seed: 7 })
 }
 
 /**

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { createAlgorithm } from '../../../../core/algorithms/registry.ts'
 import { isAlgorithmState, type AlgorithmState } from '../../../../core/algorithms/state.ts'
-import { isCoreError } from '../../../../core/errors.ts'
 import { ALL_CONFIGS } from './helpers/configs.ts'
-import { InProcessDriver, runWorkers } from './helpers/driver.ts'
+import { InProcessDriver, runWorkers, startedAlgorithm } from './helpers/driver.ts'
+import { coreErrorCode } from './helpers/errors.ts'
 import { makeQuadratic, TEST_LAYOUT } from './helpers/objective.ts'
 
 const D = TEST_LAYOUT.totalSize
@@ -25,13 +25,7 @@ function throughDisk(state: AlgorithmState): AlgorithmState {
 }
 
 function expectCoreError(fn: () => unknown, code: string): void {
-  let caught: unknown
-  try {
-    fn()
-  } catch (err) {
-    caught = err
-  }
-  expect(isCoreError(caught) ? caught.code : caught).toBe(code)
+  expect(coreErrorCode(fn)).toBe(code)
 }
 
 describe('exportState / importState', () => {
@@ -88,8 +82,7 @@ describe('exportState / importState', () => {
 
   it('rejects a state of another worker, layout or algorithm with ERR_BAD_CHECKPOINT', () => {
     const deps = { layout: TEST_LAYOUT, workerIndex: 0, workerCount: N, seed: 1 }
-    const source = createAlgorithm({ kind: 'local', H: 2 }, deps)
-    source.start(new Float32Array(D))
+    const source = startedAlgorithm({ kind: 'local', H: 2 }, deps)
     const state = source.exportState()
     const other = createAlgorithm({ kind: 'local', H: 2 }, { ...deps, workerIndex: 1 })
     expectCoreError(() => other.importState(state), 'ERR_BAD_CHECKPOINT')
@@ -107,8 +100,7 @@ describe('exportState / importState', () => {
     )
     const residual = new Float32Array(D)
     residual[3] = Number.NaN
-    const compressed = createAlgorithm({ kind: 'local', H: 2, compressor: 'topk:0.3' }, deps)
-    compressed.start(new Float32Array(D))
+    const compressed = startedAlgorithm({ kind: 'local', H: 2, compressor: 'topk:0.3' }, deps)
     const good = compressed.exportState()
     const target = createAlgorithm({ kind: 'local', H: 2, compressor: 'topk:0.3' }, deps)
     expectCoreError(
@@ -122,11 +114,10 @@ describe('exportState / importState', () => {
   })
 
   it('recognises only well-formed states', () => {
-    const algo = createAlgorithm(
+    const algo = startedAlgorithm(
       { kind: 'sgp', peers: 1, overlapDelay: 0 },
       { layout: TEST_LAYOUT, workerIndex: 0, workerCount: 2, seed: 1 },
     )
-    algo.start(new Float32Array(D))
     const state = algo.exportState()
     expect(isAlgorithmState(state)).toBe(true)
     expect(isAlgorithmState({ ...state, vectors: { x: [1, 2, 3] } })).toBe(false)

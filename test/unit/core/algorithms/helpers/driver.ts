@@ -226,6 +226,13 @@ export class InProcessDriver {
     }
   }
 
+  /** Contract step 2 (the optimizer moves params) and step 3 (send afterLocalStep's messages); then step 4. */
+  private applyStep(w: WorkerRuntime, ctx: StepContext): void {
+    this.localStep(w, ctx.step)
+    this.send(w.index, w.algo.afterLocalStep(ctx, w.params))
+    w.phase = 'wait'
+  }
+
   private complete(w: WorkerRuntime, buffers: { params: Float32Array; grad?: Float32Array }): Completion {
     const c0 = w.algo.tryComplete(
       { present: this.presentFor(w), deadlinePassed: this.deadlinePassed(w) },
@@ -238,6 +245,8 @@ export class InProcessDriver {
         w.waitKey = key
         w.waitedTicks = 0
       }
+      // This tick is spent waiting; the deadline counts it on the next call.
+      w.waitedTicks++
     } else {
       w.waitKey = ''
       w.waitedTicks = 0
@@ -278,31 +287,19 @@ export class InProcessDriver {
           this.send(w.index, w.algo.submitGradient(ctx, w.grad))
           w.phase = 'gradient-wait'
         } else {
-          this.localStep(w, w.step)
-          this.send(w.index, w.algo.afterLocalStep(ctx, w.params))
-          w.phase = 'wait'
+          this.applyStep(w, ctx)
         }
         continue
       }
       const ctx = w.ctx
       if (ctx === null) throw new Error('no step context')
       if (w.phase === 'gradient-wait') {
-        const c = this.complete(w, { params: w.params, grad: w.grad })
-        if (c.status === 'waiting') {
-          w.waitedTicks++
-          return
-        }
-        this.localStep(w, w.step)
-        this.send(w.index, w.algo.afterLocalStep(ctx, w.params))
-        w.phase = 'wait'
+        if (this.complete(w, { params: w.params, grad: w.grad }).status === 'waiting') return
+        this.applyStep(w, ctx)
         continue
       }
       // phase 'wait'
-      const c = this.complete(w, { params: w.params })
-      if (c.status === 'waiting') {
-        w.waitedTicks++
-        return
-      }
+      if (this.complete(w, { params: w.params }).status === 'waiting') return
       w.step++
       w.phase = 'compute'
       return
@@ -335,6 +332,21 @@ export class InProcessDriver {
   allIdle(): boolean {
     return this.live().every((w) => w.phase === 'compute' || w.phase === 'done')
   }
+}
+
+/** One worker's algorithm, started from the zero model, for tests that drive it by hand. */
+export function startedAlgorithm(
+  config: AlgorithmConfig,
+  deps: {
+    readonly layout: ParamLayout
+    readonly workerIndex: number
+    readonly workerCount: number
+    readonly seed: number
+  },
+): DistributedAlgorithm {
+  const algo = createAlgorithm(config, deps)
+  algo.start(new Float32Array(deps.layout.totalSize))
+  return algo
 }
 
 /** Builds and runs a driver. */
