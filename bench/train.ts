@@ -1,10 +1,12 @@
 /**
- * `npm run bench -- train [--quick]`
+ * `npm run bench -- train [--quick] [--routes]`
  *
  * 1. Throughput: our Trainer loop vs a plain tfjs `model.fit` on the same backend, model,
  *    batch and examples, side by side (target: trainer >= 90% of model.fit).
  * 2. Fashion-MNIST accuracy: mlp (784-256-128-10) on wasm, 5 epochs (target >= 87%), seconds per epoch.
  * 3. Flat parameters: read+write time of a ~1M-parameter model, tensor count over 1,000 rounds.
+ * 4. Every route (CUDA, WebGPU via Dawn and in Chromium, WebGL in Chromium, native, wasm, cpu):
+ *    examples/s of the same Trainer for mlp and cnn, each labelled hardware or software.
  */
 import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
@@ -12,7 +14,13 @@ import { epochBatches } from '../core/data/batching.ts'
 import type { Split } from '../core/data/dataset.ts'
 import { loadDataset } from '../core/data/resolve-dataset.node.ts'
 import { isCoreError } from '../core/errors.ts'
-import { initBackend, listRoutes } from '../core/platform/backends.node.ts'
+import {
+  closeBrowserHosts,
+  initBackend,
+  listRoutes,
+  openRouteTrainer,
+} from '../core/platform/backends.node.ts'
+import { hardwareWords } from '../core/platform/gpu-adapter.ts'
 import { FlatParams } from '../core/tensor/flat-params.ts'
 import { MODEL_ZOO } from '../core/tensor/models.ts'
 import { requiredTrainingKernels } from '../core/tensor/training-kernels.ts'
@@ -22,17 +30,26 @@ import { markdownTable, median } from './table.ts'
 export async function benchTrain(args: string[]): Promise<void> {
   const isQuick = args.includes('--quick')
   const data = await loadDataset('fashion-mnist', { seed: 1 })
+  if (args.includes('--routes')) {
+    // Only the per-route table (it starts Chromium for the browser routes).
+    await routeTable(data.train, isQuick)
+    return
+  }
   console.log(
     `# train benchmark${isQuick ? ' (--quick)' : ''}: Fashion-MNIST, ${data.train.count} train / ${data.test.count} test\n`,
   )
   await throughputTable(data.train, isQuick)
+  await routeTable(data.train, isQuick)
   await accuracyTable(data.train, data.test, isQuick)
   await flatParamsTable(isQuick)
 }
 
 async function throughputTable(train: Split, isQuick: boolean): Promise<void> {
   const rows: Array<Array<string | number>> = []
-  const routes = listRoutes().map((r) => r.name)
+  // model.fit runs in this process, so the browser routes get their own table (routeTable).
+  const routes = listRoutes()
+    .filter((r) => r.placement !== 'browser')
+    .map((r) => r.name)
   for (const backendName of routes) {
     for (const modelName of ['mlp', 'cnn']) {
       const kernels = requiredTrainingKernels(MODEL_ZOO[modelName]!.layerClasses)
@@ -116,6 +133,100 @@ async function modelFitExamplesPerSec(modelName: string, split: Split, batchSize
   ys.dispose()
   model.dispose()
   return split.count / seconds
+}
+
+/** One note for a route's refusals: the reason once when both models share it, else per model. */
+function refusalNote(refusals: ReadonlyMap<string, string>): string {
+  const reasons = [...new Set(refusals.values())]
+  if (reasons.length <= 1) return reasons[0] ?? ''
+  return [...refusals].map(([model, why]) => `${model}: ${why}`).join(' / ')
+}
+
+/** Examples timed per route and model: software GPU and JS routes get small samples. */
+function routeSampleSize(modelName: string, kind: string, isQuick: boolean): number {
+  if (modelName === 'mlp') return isQuick ? 512 : 2048
+  // The JS cpu backend trains conv nets at a few examples/s.
+  if (kind === 'js') return isQuick ? 64 : 256
+  return isQuick ? 128 : 512
+}
+
+async function routeTable(train: Split, isQuick: boolean): Promise<void> {
+  const batchSize = 64
+  const rows: Array<Array<string | number>> = []
+  try {
+    await measureRoutes(train, isQuick, batchSize, rows)
+  } finally {
+    // The browser routes started Chromium; the bench must not leave it running.
+    await closeBrowserHosts()
+  }
+  console.log(
+    '## Examples/s per route (same Trainer, adam, batch 64, Fashion-MNIST; browser routes include moving each batch to the page)\n',
+  )
+  console.log(markdownTable(['route', 'where', 'hardware', 'device', 'mlp ex/s', 'cnn ex/s', 'note'], rows))
+  console.log()
+}
+
+async function measureRoutes(
+  train: Split,
+  isQuick: boolean,
+  batchSize: number,
+  rows: Array<Array<string | number>>,
+): Promise<void> {
+  for (const route of listRoutes()) {
+    const cells: Record<string, string> = {}
+    let where = route.placement === 'browser' ? 'Chromium page' : 'this process'
+    let device = '-'
+    let hardware = '-'
+    const refusals = new Map<string, string>()
+    for (const modelName of ['mlp', 'cnn']) {
+      const spec = {
+        model: modelName,
+        inputShape: [28, 28, 1],
+        classCount: 10,
+        optimizer: { kind: 'adam' as const, learningRate: 0.001 },
+      }
+      let opened: Awaited<ReturnType<typeof openRouteTrainer>>
+      try {
+        opened = await openRouteTrainer(route.name, spec)
+      } catch (error) {
+        if (!isCoreError(error)) throw error
+        cells[modelName] = '-'
+        // "Tensor backend 'x' was requested (...) but it <why>; pick another ..." -> "<why>"
+        refusals.set(modelName, /but it (.*?); pick another/.exec(error.message)?.[1] ?? error.message)
+        continue
+      }
+      const { trainer, choice } = opened
+      const chosen = choice.report.find((r) => r.chosen)
+      if (chosen !== undefined) {
+        device = chosen.adapter ?? chosen.detail ?? '-'
+        hardware = hardwareWords(chosen)
+        where = chosen.placement === 'browser' ? 'Chromium page' : 'this process'
+      }
+      const examples = Math.min(routeSampleSize(modelName, route.kind, isQuick), train.count)
+      const x = train.x.subarray(0, examples * 784)
+      const y = train.y.subarray(0, examples)
+      try {
+        // Warm-up: the first steps compile shaders and allocate optimizer slots.
+        await trainer.trainSteps(x.subarray(0, 2 * batchSize * 784), y.subarray(0, 2 * batchSize), batchSize)
+        const start = performance.now()
+        const losses = await trainer.trainSteps(x, y, batchSize)
+        const seconds = (performance.now() - start) / 1000
+        const areFinite = losses.every((l) => Number.isFinite(l))
+        cells[modelName] = areFinite ? String(Math.round(examples / seconds)) : 'NaN loss'
+      } finally {
+        await trainer.close()
+      }
+    }
+    rows.push([
+      route.name,
+      where,
+      hardware,
+      device,
+      cells['mlp'] ?? '-',
+      cells['cnn'] ?? '-',
+      refusalNote(refusals),
+    ])
+  }
 }
 
 async function accuracyTable(train: Split, test: Split, isQuick: boolean): Promise<void> {

@@ -38,6 +38,9 @@ export const ERROR_CODES = {
     'No WebRTC implementation could be loaded (in Node: @roamhq/wrtc); the message says why.',
   ERR_LISTENER_FAILED: 'An event listener threw; the object that called it closed with this error.',
   ERR_SIM_STALLED: 'A simulation ran out of events while workers still waited for messages that never come.',
+  ERR_REMOTE_TRAINER:
+    'A trainer hosted in another context (a browser page) failed, closed, or answered out of protocol.',
+  ERR_NOT_READY: 'A peer asked this node for something it cannot give yet (a snapshot before it trains).',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

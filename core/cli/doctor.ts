@@ -1,12 +1,20 @@
 /**
- * `longhaul doctor`: which tensor backends this machine can use, why the others cannot, which one
- * Longhaul picks for dense and for convolutional models, how many CPU threads it gets, and a short
- * matmul + conv2d throughput probe on the chosen backend.
+ * `longhaul doctor`: which tensor backends this machine can use, why the others cannot, where each
+ * runs (this process or a Chromium page), its GPU adapter or WebGL renderer and whether that is
+ * hardware or a software rasteriser, which route Longhaul picks for dense and for convolutional
+ * models, how many CPU threads it gets, and a short matmul + conv2d throughput probe on the chosen
+ * backend. The browser routes are probed in headless Chromium unless --no-browser is given.
  */
 import { availableParallelism, arch, platform } from 'node:os'
 import { version_core } from '@tensorflow/tfjs-core'
 import { isCoreError } from '../errors.ts'
-import { initBackend, listRoutes, resolvePreferredBackend } from '../platform/backends.node.ts'
+import {
+  closeBrowserHosts,
+  initBackend,
+  listRoutes,
+  resolvePreferredBackend,
+} from '../platform/backends.node.ts'
+import { hardwareWords } from '../platform/gpu-adapter.ts'
 import { measureThroughput } from '../platform/throughput-probe.ts'
 import type { ThroughputResult, ThroughputSample } from '../platform/throughput-probe.ts'
 import { wasmFeatures } from '../platform/wasm-route.node.ts'
@@ -24,8 +32,9 @@ const MLP_LAYERS = ['Dense', 'Dropout']
 const CNN_LAYERS = ['Conv2D', 'MaxPooling2D', 'Flatten', 'Dense', 'Dropout']
 
 const USAGE = [
-  'Usage: longhaul doctor [--json] [--probe-seconds N] [--backend NAME]',
+  'Usage: longhaul doctor [--json] [--probe-seconds N] [--backend NAME] [--no-browser]',
   '  --json              print one JSON object instead of the table',
+  '  --no-browser        do not start Chromium to probe the webgpu-browser and webgl routes',
   `  --probe-seconds N   length of the throughput probe in seconds (default ${DEFAULT_PROBE_SECONDS}, 0 skips it)`,
   '  --backend NAME      check and probe this backend instead of the automatic choice',
   '                      (LONGHAUL_BACKEND does the same when no flag is given)',
@@ -36,11 +45,13 @@ interface DoctorArgs {
   readonly probeSeconds: number
   readonly backend?: string
   readonly help: boolean
+  readonly probeBrowser: boolean
 }
 
 function parseArgs(args: readonly string[]): DoctorArgs | string {
   let json = false
   let help = false
+  let probeBrowser = true
   let probeSeconds = DEFAULT_PROBE_SECONDS
   let backend: string | undefined
   for (let i = 0; i < args.length; i += 1) {
@@ -48,6 +59,7 @@ function parseArgs(args: readonly string[]): DoctorArgs | string {
     const [flag, inline] = arg.startsWith('--') && arg.includes('=') ? arg.split('=', 2) : [arg, undefined]
     const value = (): string | undefined => inline ?? args[++i]
     if (flag === '--json') json = true
+    else if (flag === '--no-browser') probeBrowser = false
     else if (flag === '--help' || flag === '-h') help = true
     else if (flag === '--probe-seconds') {
       const text = value()
@@ -62,7 +74,7 @@ function parseArgs(args: readonly string[]): DoctorArgs | string {
       backend = name
     } else return `unknown argument '${arg}'`
   }
-  return { json, probeSeconds, help, ...(backend !== undefined ? { backend } : {}) }
+  return { json, probeSeconds, help, probeBrowser, ...(backend !== undefined ? { backend } : {}) }
 }
 
 function describeError(error: unknown): string {
@@ -85,6 +97,21 @@ function table(rows: readonly (readonly string[])[]): string[] {
 function trains(report: RouteReport | undefined): string {
   if (report === undefined || !report.available) return '-'
   return report.missingKernels.length === 0 ? 'yes' : 'no'
+}
+
+/** "hardware", "software (SwiftShader)", or "-" when nothing is known about the device. */
+function hardwareCell(route: RouteReport): string {
+  return route.available || route.adapter !== undefined ? hardwareWords(route) : '-'
+}
+
+function statusCell(route: RouteReport): string {
+  if (route.chosen) return 'CHOSEN'
+  if (!route.probed) return 'not probed'
+  return route.available ? 'available' : 'unavailable'
+}
+
+function whereCell(route: RouteReport): string {
+  return route.placement === 'browser' ? 'Chromium page' : 'this process'
 }
 
 function whyCell(route: RouteReport, cnn: RouteReport | undefined): string {
@@ -118,14 +145,29 @@ function textLines(facts: DoctorFacts, probeSeconds: number): string[] {
     `Node ${process.version} on ${platform()} ${arch()}, tfjs-core ${version_core}`,
     '',
   ]
-  const header = ['route', 'status', 'kind', 'hardware', 'trains MLP', 'trains CNN', 'why']
+  const header = ['route', 'status', 'kind', 'where', 'hardware', 'trains MLP', 'trains CNN', 'why']
   const rows = facts.routes.map((route, i) => {
     const cnn = facts.cnnRoutes[i]
-    const status = route.chosen ? 'CHOSEN' : route.available ? 'available' : 'unavailable'
-    const hardware = route.available ? (route.isHardware ? 'hardware' : 'software') : '-'
-    return [route.name, status, route.kind, hardware, trains(route), trains(cnn), whyCell(route, cnn)]
+    return [
+      route.name,
+      statusCell(route),
+      route.kind,
+      whereCell(route),
+      hardwareCell(route),
+      trains(route),
+      trains(cnn),
+      whyCell(route, cnn),
+    ]
   })
   lines.push(...table([header, ...rows]).map((l) => `  ${l}`), '')
+  const devices = facts.routes.filter((r) => r.adapter !== undefined)
+  if (devices.length > 0) {
+    lines.push('GPU devices (adapter or renderer as reported; software rasterisers are not GPUs):')
+    lines.push(
+      ...table(devices.map((r) => [r.name, hardwareWords(r), r.adapter ?? ''])).map((l) => `  ${l}`),
+      '',
+    )
+  }
   lines.push(`Dense models (MLP): ${facts.choice?.reason ?? facts.choiceError ?? 'not checked'}`)
   lines.push(`Conv models (CNN):  ${facts.cnnChoice?.reason ?? facts.cnnChoiceError ?? 'not checked'}`)
   const wasmThreads =
@@ -145,6 +187,10 @@ function textLines(facts: DoctorFacts, probeSeconds: number): string[] {
     const t = facts.throughput
     lines.push(`Throughput on ${t.backend} (${probeSeconds} s probe, higher is better):`)
     lines.push(...table([formatSample(t.matmul), formatSample(t.conv2d)]).map((l) => `  ${l}`))
+  } else if (facts.choice?.placement === 'browser') {
+    lines.push(
+      `Throughput: not measured here, ${facts.choice.name} runs in a browser context (npm run bench -- train measures it)`,
+    )
   } else if (facts.choice === undefined) {
     lines.push('Throughput: not measured, no backend could be started')
   } else {
@@ -182,20 +228,39 @@ export async function runDoctor(args: string[], io: { out: (line: string) => voi
     return 0
   }
 
+  try {
+    return await diagnose(parsed, io)
+  } finally {
+    // The browser probes started Chromium; the command must not leave it (or its server) running.
+    await closeBrowserHosts()
+  }
+}
+
+async function diagnose(parsed: DoctorArgs, io: { out: (line: string) => void }): Promise<number> {
   const routes = listRoutes()
   const mlpKernels = requiredTrainingKernels(MLP_LAYERS)
   const cnnKernels = requiredTrainingKernels(CNN_LAYERS)
+  const probeOnDemand = parsed.probeBrowser
   const [mlpRoutes, cnnRoutes] = await Promise.all([
-    probeRoutes(routes, { requiredKernels: mlpKernels }),
-    probeRoutes(routes, { requiredKernels: cnnKernels }),
+    probeRoutes(routes, { requiredKernels: mlpKernels, probeOnDemand }),
+    probeRoutes(routes, { requiredKernels: cnnKernels, probeOnDemand }),
   ])
   const { preferred, preferredSource } = resolvePreferredBackend(parsed.backend, process.env)
+  const isBrowserPreferred = routes.some((r) => r.name === preferred && r.placement === 'browser')
+  // What `longhaul train` would pick: in-process routes only, unless a browser route is named.
+  const choiceRoutes = isBrowserPreferred ? routes : routes.filter((r) => r.placement !== 'browser')
 
   let choice: BackendChoice | undefined
   let choiceError: string | undefined
   let choiceErrorCode: string | undefined
   try {
-    choice = await initBackend({ preferred: parsed.backend, requiredKernels: mlpKernels, routes })
+    choice = isBrowserPreferred
+      ? await selectBackend(choiceRoutes, {
+          requiredKernels: mlpKernels,
+          ...(preferred !== undefined ? { preferred } : {}),
+          ...(preferredSource !== undefined ? { preferredSource } : {}),
+        })
+      : await initBackend({ preferred: parsed.backend, requiredKernels: mlpKernels, routes })
   } catch (error) {
     choiceError = describeError(error)
     choiceErrorCode = isCoreError(error) ? error.code : undefined
@@ -204,7 +269,7 @@ export async function runDoctor(args: string[], io: { out: (line: string) => voi
   let cnnChoiceError: string | undefined
   try {
     // Dry: says which route a conv net would get, without switching away from the one just started.
-    cnnChoice = await selectBackend(routes, {
+    cnnChoice = await selectBackend(choiceRoutes, {
       requiredKernels: cnnKernels,
       ...(preferred !== undefined ? { preferred } : {}),
       ...(preferredSource !== undefined ? { preferredSource } : {}),
@@ -214,13 +279,15 @@ export async function runDoctor(args: string[], io: { out: (line: string) => voi
   }
 
   const throughput =
-    choice !== undefined && parsed.probeSeconds > 0
+    choice !== undefined && choice.placement === 'local' && parsed.probeSeconds > 0
       ? measureThroughput({ seconds: parsed.probeSeconds })
       : undefined
   const wasm = await wasmFeatures()
+  // After a start the choice's report knows more (threads in use, GPU or not, start failures); rows
+  // the choice did not probe (browser routes) come from the full probe.
+  const started = new Map((choice?.report ?? []).filter((r) => r.probed).map((r) => [r.name, r]))
   const facts: DoctorFacts = {
-    // After a start the choice's report knows more (threads in use, GPU or not, start failures).
-    routes: choice?.report ?? mlpRoutes,
+    routes: mlpRoutes.map((r) => started.get(r.name) ?? r),
     cnnRoutes,
     ...(choice !== undefined ? { choice } : {}),
     ...(choiceError !== undefined ? { choiceError } : {}),
@@ -240,13 +307,20 @@ export async function runDoctor(args: string[], io: { out: (line: string) => voi
           tfjsCore: version_core,
           routes: facts.routes.map((route, i) => ({
             ...route,
+            where: whereCell(route),
+            hardware: hardwareCell(route),
             trainsMlp: route.available && route.missingKernels.length === 0,
             trainsCnn: route.available && (facts.cnnRoutes[i]?.missingKernels.length ?? 1) === 0,
             cnnMissingKernels: facts.cnnRoutes[i]?.missingKernels ?? [],
           })),
           chosen:
             choice !== undefined
-              ? { name: choice.name, reason: choice.reason, isHardware: choice.isHardware }
+              ? {
+                  name: choice.name,
+                  reason: choice.reason,
+                  isHardware: choice.isHardware,
+                  placement: choice.placement,
+                }
               : null,
           chosenError: choiceError ?? null,
           chosenForCnn: cnnChoice !== undefined ? { name: cnnChoice.name, reason: cnnChoice.reason } : null,

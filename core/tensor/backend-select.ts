@@ -2,16 +2,27 @@
  * Tensor backend selection by route, runtime-agnostic (the same code chooses in Node and in a
  * browser context; only the route list differs, built in core/platform/).
  *
- * A route is one way to run tfjs kernels (native TensorFlow, WebAssembly, plain JavaScript, later
- * WebGPU/WebGL). Routes are tried in priority order; a route is chosen when it is available AND every
+ * A route is one way to run tfjs kernels (native TensorFlow, WebGPU, WebGL, WebAssembly, plain
+ * JavaScript). Routes are tried in priority order; a route is chosen when it is available AND every
  * kernel the model needs for training is registered on it, so a model never fails mid-epoch on a
  * missing gradient kernel. Adding a route is adding an entry to the list: nothing here names one.
+ *
+ * Two refinements for GPU routes:
+ * - placement: a 'browser' route runs its kernels in another JavaScript context (a Chromium page,
+ *   Electron's hidden renderer) that hosts the trainer; starting it never switches this context's
+ *   tfjs backend, and its probe lists the kernels registered over there.
+ * - honesty: a GPU-kind route (webgpu, webgl) whose adapter is a software rasteriser (SwiftShader,
+ *   llvmpipe, WARP) is never chosen automatically, only when asked for by name: it is a CPU in
+ *   disguise, and the CPU routes below it do that job with less overhead.
  */
 import { getKernel, ready, setBackend } from '@tensorflow/tfjs-core'
 import { CoreError } from '../errors.ts'
 
 /** How a route executes kernels. Extend (e.g. 'webnn') when a new route needs it. */
 export type RouteKind = 'native' | 'wasm' | 'js' | 'webgpu' | 'webgl'
+
+/** Where a route's kernels run: in this JavaScript context, or in a browser context hosting the trainer. */
+export type RoutePlacement = 'local' | 'browser'
 
 /** What a route found out about itself. Never thrown: a probe that fails says why in `reason`. */
 export interface RouteProbe {
@@ -22,6 +33,15 @@ export interface RouteProbe {
   readonly detail?: string
   /** Overrides the route's default when the probe knows better (a CUDA build found a GPU, or none). */
   readonly isHardware?: boolean
+  /** The GPU adapter or WebGL renderer string as the driver reports it, for people. */
+  readonly adapter?: string
+  /** Name of the software rasteriser behind a GPU-kind route (SwiftShader, llvmpipe, ...), if one is. */
+  readonly softwareRenderer?: string
+  /**
+   * Kernels registered where the route runs, for routes placed in another context (a browser page):
+   * the kernel check uses this list instead of this context's registry.
+   */
+  readonly kernels?: readonly string[]
 }
 
 /**
@@ -33,11 +53,25 @@ export interface BackendRoute {
   readonly kind: RouteKind
   /** True when kernels run on an accelerator (GPU); false for CPU code, native or not. */
   readonly isHardware: boolean
+  /** The tfjs backend the route registers when it differs from `name` (tensorflow-gpu -> 'tensorflow'). */
+  readonly backendName?: string
+  /** Default 'local'. A 'browser' route's register() readies the remote context; nothing is set here. */
+  readonly placement?: RoutePlacement
+  /**
+   * Set when probing starts something costly (a browser): says what, e.g. "starts a Chromium page".
+   * Such a route is probed only when asked for by name or when `probeOnDemand` is set.
+   */
+  readonly onDemand?: string
   probe(): Promise<RouteProbe>
   /** Makes the backend ready for `tf.setBackend(name)` (paths, thread counts). Throws on failure. */
   register(): Promise<void>
   /** After `tf.setBackend(name)` succeeded: what actually runs (threads in use, GPU or not). */
   inspect?(): RouteInspection
+  /**
+   * After `tf.setBackend(name)` succeeded: why the running backend still cannot train (e.g. its
+   * synchronous readback returns wrong values), or undefined when it can. A reason fails the start.
+   */
+  verify?(): string | undefined
 }
 
 /** What a started route reports about itself; refines its probe in the report. */
@@ -50,10 +84,16 @@ export interface RouteInspection {
 export interface RouteReport {
   readonly name: string
   readonly kind: RouteKind
+  readonly backendName: string
+  readonly placement: RoutePlacement
   readonly isHardware: boolean
   readonly available: boolean
+  /** False for an on-demand route that was not probed (then `available` is false too). */
+  readonly probed: boolean
   readonly reason: string
   readonly detail?: string
+  readonly adapter?: string
+  readonly softwareRenderer?: string
   /** Required kernels this route lacks (empty when unavailable: unknown then). */
   readonly missingKernels: readonly string[]
   readonly chosen: boolean
@@ -61,8 +101,11 @@ export interface RouteReport {
 
 /** The outcome of {@link selectBackend}. */
 export interface BackendChoice {
-  /** tfjs backend name now in use (or that would be, for a dry selection). */
+  /** Route name (what --backend takes). */
   readonly name: string
+  /** tfjs backend the route runs (now in use here, or in the browser context for 'browser' routes). */
+  readonly backendName: string
+  readonly placement: RoutePlacement
   /** One sentence: "wasm: chosen because tensorflow is unavailable (not installed: ...)". */
   readonly reason: string
   readonly isHardware: boolean
@@ -76,6 +119,8 @@ export interface SelectBackendOptions {
   readonly preferred?: string
   /** Where `preferred` came from, for the sentences (e.g. "--backend wasm", "LONGHAUL_BACKEND=wasm"). */
   readonly preferredSource?: string
+  /** Probe on-demand routes (browser pages) too, e.g. for a doctor table. Default false. */
+  readonly probeOnDemand?: boolean
   /** Kernel registry lookup; default: tfjs-core's `getKernel`. */
   readonly hasKernel?: (kernelName: string, backendName: string) => boolean
   /**
@@ -90,6 +135,16 @@ const MAX_KERNELS_NAMED = 3
 
 function defaultHasKernel(kernelName: string, backendName: string): boolean {
   return getKernel(kernelName, backendName) !== undefined
+}
+
+/** The tfjs backend a route runs. */
+export function backendNameOf(route: BackendRoute): string {
+  return route.backendName ?? route.name
+}
+
+/** Route kinds that promise a GPU; on a software rasteriser they are skipped unless asked for. */
+function isGpuKind(kind: RouteKind): boolean {
+  return kind === 'webgpu' || kind === 'webgl'
 }
 
 /** First line of an error's message: enough for a sentence, the rest is a stack or a wall of text. */
@@ -117,16 +172,25 @@ async function safeProbe(route: BackendRoute): Promise<RouteProbe> {
 interface Row {
   route: BackendRoute
   probe: RouteProbe
+  isProbed: boolean
   missingKernels: string[]
   /** Set when the route was available and complete but would not start. */
   startError?: string
 }
 
+function isSoftwareGpu(row: Row): boolean {
+  return isGpuKind(row.route.kind) && !(row.probe.isHardware ?? row.route.isHardware)
+}
+
 /** Why a route was passed over, without its name: "is unavailable (not installed: ...)". */
 function whyNot(row: Row): string {
+  if (!row.isProbed) return `is used only when asked for by name (${row.probe.reason})`
   if (!row.probe.available) return `is unavailable (${row.probe.reason})`
   if (row.startError !== undefined) return `failed to start (${row.startError})`
-  return `lacks ${nameKernels(row.missingKernels)} needed to train this model`
+  if (row.missingKernels.length > 0)
+    return `lacks ${nameKernels(row.missingKernels)} needed to train this model`
+  const renderer = row.probe.softwareRenderer ?? 'a software rasteriser'
+  return `runs on ${renderer}, not a GPU, so it is used only when asked for by name`
 }
 
 function skipClause(row: Row): string {
@@ -141,29 +205,56 @@ function joinClauses(clauses: readonly string[]): string {
 function toReport(rows: readonly Row[], chosen: Row | undefined): RouteReport[] {
   return rows.map((row) => {
     const available = row.probe.available && row.startError === undefined
+    const { probe } = row
     return {
       name: row.route.name,
       kind: row.route.kind,
-      isHardware: row.probe.isHardware ?? row.route.isHardware,
+      backendName: backendNameOf(row.route),
+      placement: row.route.placement ?? 'local',
+      isHardware: probe.isHardware ?? row.route.isHardware,
       available,
-      reason: row.startError !== undefined ? `failed to start: ${row.startError}` : row.probe.reason,
-      ...(row.probe.detail !== undefined ? { detail: row.probe.detail } : {}),
+      probed: row.isProbed,
+      reason: row.startError !== undefined ? `failed to start: ${row.startError}` : probe.reason,
+      ...(probe.detail !== undefined ? { detail: probe.detail } : {}),
+      ...(probe.adapter !== undefined ? { adapter: probe.adapter } : {}),
+      ...(probe.softwareRenderer !== undefined ? { softwareRenderer: probe.softwareRenderer } : {}),
       missingKernels: row.missingKernels,
       chosen: row === chosen,
     }
   })
 }
 
-async function buildRows(
-  routes: readonly BackendRoute[],
-  required: readonly string[],
-  hasKernel: (kernelName: string, backendName: string) => boolean,
-): Promise<Row[]> {
-  const probes = await Promise.all(routes.map(safeProbe))
+interface BuildRowsOptions {
+  readonly required: readonly string[]
+  readonly hasKernel: (kernelName: string, backendName: string) => boolean
+  /** Route names whose on-demand probe runs anyway (the preferred one); all of them when true. */
+  readonly probeOnDemand: boolean | string
+}
+
+function shouldProbe(route: BackendRoute, probeOnDemand: boolean | string): boolean {
+  return route.onDemand === undefined || probeOnDemand === true || probeOnDemand === route.name
+}
+
+async function buildRows(routes: readonly BackendRoute[], options: BuildRowsOptions): Promise<Row[]> {
+  const probes = await Promise.all(
+    routes.map((route) =>
+      shouldProbe(route, options.probeOnDemand)
+        ? safeProbe(route)
+        : Promise.resolve<RouteProbe>({
+            available: false,
+            reason: `not probed: it ${route.onDemand ?? 'is costly to start'}`,
+          }),
+    ),
+  )
   return routes.map((route, i) => {
     const probe = probes[i] ?? { available: false, reason: 'not probed' }
-    const missingKernels = probe.available ? required.filter((k) => !hasKernel(k, route.name)) : []
-    return { route, probe, missingKernels }
+    const isProbed = shouldProbe(route, options.probeOnDemand)
+    const backendName = backendNameOf(route)
+    const remote = probe.kernels === undefined ? undefined : new Set(probe.kernels)
+    const has = (k: string): boolean =>
+      remote !== undefined ? remote.has(k) : options.hasKernel(k, backendName)
+    const missingKernels = probe.available ? options.required.filter((k) => !has(k)) : []
+    return { route, probe, isProbed, missingKernels }
   })
 }
 
@@ -173,19 +264,21 @@ async function buildRows(
  */
 export async function probeRoutes(
   routes: readonly BackendRoute[],
-  options: Pick<SelectBackendOptions, 'requiredKernels' | 'hasKernel'> = {},
+  options: Pick<SelectBackendOptions, 'requiredKernels' | 'hasKernel' | 'probeOnDemand'> = {},
 ): Promise<RouteReport[]> {
-  const rows = await buildRows(
-    routes,
-    [...new Set(options.requiredKernels ?? [])],
-    options.hasKernel ?? defaultHasKernel,
-  )
+  const rows = await buildRows(routes, {
+    required: [...new Set(options.requiredKernels ?? [])],
+    hasKernel: options.hasKernel ?? defaultHasKernel,
+    probeOnDemand: options.probeOnDemand ?? false,
+  })
   return toReport(rows, undefined)
 }
 
 /**
  * Chooses the first route (in the given priority order) that is available, has every required kernel
- * registered, and starts (when `start` is given). All routes are probed, so the report is complete.
+ * registered, and starts (when `start` is given). All routes are probed (on-demand ones only when
+ * preferred or `probeOnDemand` is set), so the report is complete. Without a preference, a GPU-kind
+ * route on a software rasteriser is passed over.
  *
  * @throws CoreError ERR_INVALID_ARGUMENT when `preferred` names no route.
  * @throws CoreError ERR_BACKEND_UNAVAILABLE when `preferred` cannot be used, or when no route can
@@ -205,12 +298,17 @@ export async function selectBackend(
         `choose one of: ${routes.map((r) => r.name).join(', ')}.`,
     )
   }
-  const rows = await buildRows(routes, required, hasKernel)
+  const rows = await buildRows(routes, {
+    required,
+    hasKernel,
+    probeOnDemand: options.probeOnDemand === true ? true : (preferred ?? false),
+  })
 
   let chosen: Row | undefined
   for (const row of rows) {
     if (preferred !== undefined && row.route.name !== preferred) continue
     if (!row.probe.available || row.missingKernels.length > 0) continue
+    if (preferred === undefined && isSoftwareGpu(row)) continue
     if (options.start !== undefined) {
       try {
         const seen = await options.start(row.route)
@@ -235,9 +333,8 @@ export async function selectBackend(
       )
     }
     return {
-      name: chosen.route.name,
+      ...describeChosen(chosen),
       reason: `${chosen.route.name}: chosen because it was requested${source}`,
-      isHardware: chosen.probe.isHardware ?? chosen.route.isHardware,
       report: toReport(rows, chosen),
     }
   }
@@ -253,22 +350,32 @@ export async function selectBackend(
     skipped.length === 0
       ? `${chosen.route.name}: chosen as the first route in priority order`
       : `${chosen.route.name}: chosen because ${joinClauses(skipped)}`
+  return { ...describeChosen(chosen), reason, report: toReport(rows, chosen) }
+}
+
+function describeChosen(row: Row): Pick<BackendChoice, 'name' | 'backendName' | 'placement' | 'isHardware'> {
   return {
-    name: chosen.route.name,
-    reason,
-    isHardware: chosen.probe.isHardware ?? chosen.route.isHardware,
-    report: toReport(rows, chosen),
+    name: row.route.name,
+    backendName: backendNameOf(row.route),
+    placement: row.route.placement ?? 'local',
+    isHardware: row.probe.isHardware ?? row.route.isHardware,
   }
 }
 
 /**
  * The default `start` for {@link selectBackend}: `route.register()`, `tf.setBackend`, `tf.ready()`,
  * then `route.inspect()`. Throws when tfjs refuses the backend (tfjs itself logs the cause as a warning).
+ * A 'browser' route only registers (its backend starts in the browser context, not here).
  */
 export async function startRoute(route: BackendRoute): Promise<RouteInspection | undefined> {
   await route.register()
-  const isSet = await setBackend(route.name)
-  if (!isSet) throw new Error(`tfjs could not initialise the '${route.name}' backend (see its warning above)`)
+  if (route.placement === 'browser') return route.inspect?.()
+  const backendName = backendNameOf(route)
+  const isSet = await setBackend(backendName)
+  if (!isSet)
+    throw new Error(`tfjs could not initialise the '${backendName}' backend (see its warning above)`)
   await ready()
+  const unusable = route.verify?.()
+  if (unusable !== undefined) throw new Error(unusable)
   return route.inspect?.()
 }

@@ -6,9 +6,13 @@ import { TENSORFLOW_PACKAGES } from '../../../../core/platform/tensorflow-route.
 
 const isNativeInstalled = TENSORFLOW_PACKAGES.some((p) => nodeModuleLoader.isInstalled(p))
 
+/**
+ * Runs the doctor without starting Chromium (--no-browser): unit tests stay fast and offline. The
+ * browser probe is tested in test/integration/gpu-routes/.
+ */
 async function doctor(args: string[]): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = []
-  const code = await runDoctor(args, { out: (line) => lines.push(line) })
+  const code = await runDoctor([...args, '--no-browser'], { out: (line) => lines.push(line) })
   return { code, lines }
 }
 
@@ -41,7 +45,14 @@ describe('runDoctor', () => {
     const text = lines.join('\n')
     expect(code).toBe(0)
     const row = (name: string): string => lines.find((l) => l.trimStart().startsWith(`${name} `)) ?? ''
-    expect(row('tensorflow')).toMatch(/native/)
+    expect(row('tensorflow-gpu')).toMatch(/native +this process/)
+    expect(row('tensorflow')).toMatch(/native +this process/)
+    expect(row('webgpu')).toMatch(/webgpu +this process/)
+    // Without Chromium the browser routes say so instead of guessing.
+    expect(row('webgl')).toMatch(
+      /^ *webgl +not probed +webgl +Chromium page +- +- +- +not probed: it starts a Chromium page/,
+    )
+    expect(row('webgpu-browser')).toMatch(/not probed/)
     expect(row('wasm')).toMatch(/loaded @tensorflow\/tfjs-backend-wasm 4\.22/)
     expect(row('wasm')).toMatch(/cannot train conv nets: lacks Conv2DBackpropFilter/)
     expect(row('cpu')).toMatch(/loaded @tensorflow\/tfjs-backend-cpu/)
@@ -60,7 +71,7 @@ describe('runDoctor', () => {
       const { lines } = await doctor(['--probe-seconds', '0'])
       const text = lines.join('\n')
       expect(text).toContain(
-        'Dense models (MLP): wasm: chosen because tensorflow is unavailable (not installed: ',
+        'Dense models (MLP): wasm: chosen because tensorflow-gpu is unavailable (not installed: ',
       )
       expect(text).toMatch(
         /Conv models \(CNN\): {2}cpu: chosen because .* and wasm lacks Conv2DBackpropFilter needed/,
@@ -85,7 +96,22 @@ describe('runDoctor', () => {
       throw new Error(`unexpected JSON shape: ${lines[0]}`)
     }
     const routes: unknown[] = parsed.routes
-    expect(routes.map((r) => (isRecord(r) ? r.name : undefined))).toEqual(['tensorflow', 'wasm', 'cpu'])
+    expect(routes.map((r) => (isRecord(r) ? r.name : undefined))).toEqual([
+      'tensorflow-gpu',
+      'webgpu',
+      'webgpu-browser',
+      'webgl',
+      'tensorflow',
+      'wasm',
+      'cpu',
+    ])
+    const webgl = routes.find((r) => isRecord(r) && r.name === 'webgl')
+    expect(webgl).toMatchObject({
+      where: 'Chromium page',
+      placement: 'browser',
+      probed: false,
+      hardware: '-',
+    })
     expect(routes.filter((r) => isRecord(r) && r.chosen === true)).toHaveLength(1)
     expect(typeof parsed.chosen.reason).toBe('string')
     expect(parsed.throughput.backend).toBe(parsed.chosen.name)
@@ -136,7 +162,8 @@ describe('runDoctor', () => {
     [['--backend'], '--backend needs a backend name'],
     [['--fast'], "unknown argument '--fast'"],
   ])('exits 2 with usage for bad arguments %j', async (args, message) => {
-    const { code, lines } = await doctor(args)
+    const lines: string[] = []
+    const code = await runDoctor(args, { out: (line) => lines.push(line) })
     expect(code).toBe(2)
     expect(lines[0]).toBe(`longhaul doctor: ${message}`)
     expect(lines[1]).toMatch(/^Usage: longhaul doctor/)

@@ -2,7 +2,12 @@ import * as tf from '@tensorflow/tfjs-core'
 import * as tfl from '@tensorflow/tfjs-layers'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isCoreError } from '../../../../core/errors.ts'
-import { initBackend, listRoutes, resolvePreferredBackend } from '../../../../core/platform/backends.node.ts'
+import {
+  initBackend,
+  listRoutes,
+  openRouteTrainer,
+  resolvePreferredBackend,
+} from '../../../../core/platform/backends.node.ts'
 import { nodeModuleLoader } from '../../../../core/platform/module-loader.node.ts'
 import { TENSORFLOW_PACKAGES } from '../../../../core/platform/tensorflow-route.node.ts'
 import { wasmFeatures } from '../../../../core/platform/wasm-route.node.ts'
@@ -15,9 +20,9 @@ import {
 const NO_ENV = {}
 const isNativeInstalled = TENSORFLOW_PACKAGES.some((p) => nodeModuleLoader.isInstalled(p))
 
-/** wasm and cpu only: the same answers whether or not a user installed tfjs-node. */
+/** wasm and cpu only: the same answers whether or not a user installed tfjs-node or has a GPU. */
 function portableRoutes(): BackendRoute[] {
-  return listRoutes().filter((r) => r.name !== 'tensorflow')
+  return listRoutes().filter((r) => r.name === 'wasm' || r.name === 'cpu')
 }
 
 const CNN_LAYERS = ['Conv2D', 'MaxPooling2D', 'Flatten', 'Dropout', 'Dense']
@@ -71,19 +76,39 @@ afterAll(async () => {
 })
 
 describe('listRoutes', () => {
-  it('lists tensorflow, wasm, cpu in priority order with their kinds', () => {
-    expect(listRoutes().map((r) => [r.name, r.kind, r.isHardware])).toEqual([
-      ['tensorflow', 'native', false],
-      ['wasm', 'wasm', false],
-      ['cpu', 'js', false],
+  it('lists CUDA, WebGPU, WebGL, native CPU, wasm and cpu in priority order with kinds and placement', () => {
+    expect(
+      listRoutes().map((r) => [
+        r.name,
+        r.kind,
+        r.backendName ?? r.name,
+        r.placement ?? 'local',
+        r.isHardware,
+      ]),
+    ).toEqual([
+      ['tensorflow-gpu', 'native', 'tensorflow', 'local', true],
+      ['webgpu', 'webgpu', 'webgpu', 'local', true],
+      ['webgpu-browser', 'webgpu', 'webgpu', 'browser', true],
+      ['webgl', 'webgl', 'webgl', 'browser', true],
+      ['tensorflow', 'native', 'tensorflow', 'local', false],
+      ['wasm', 'wasm', 'wasm', 'local', false],
+      ['cpu', 'js', 'cpu', 'local', false],
     ])
+  })
+
+  it('marks only the browser routes as on-demand, so the default path never starts Chromium', () => {
+    expect(
+      listRoutes()
+        .filter((r) => r.onDemand !== undefined)
+        .map((r) => r.name),
+    ).toEqual(['webgpu-browser', 'webgl'])
   })
 
   it('returns the same route objects in a fresh array each call', () => {
     const first = listRoutes()
     first.pop()
     const second = listRoutes()
-    expect(second).toHaveLength(3)
+    expect(second).toHaveLength(7)
     expect(second[0]).toBe(first[0])
   })
 })
@@ -188,12 +213,23 @@ describe('initBackend', () => {
     },
   )
 
-  it('fails with ERR_INVALID_ARGUMENT for an unknown backend name', async () => {
-    const error: unknown = await initBackend({ env: { LONGHAUL_BACKEND: 'webgpu' } }).catch((e: unknown) => e)
+  it('fails with ERR_INVALID_ARGUMENT for an unknown backend name, listing every route', async () => {
+    const error: unknown = await initBackend({ env: { LONGHAUL_BACKEND: 'tpu' } }).catch((e: unknown) => e)
     expect(isCoreError(error, 'ERR_INVALID_ARGUMENT')).toBe(true)
     expect(String(error)).toContain(
-      "Unknown tensor backend 'webgpu' (from LONGHAUL_BACKEND=webgpu); choose one of: tensorflow, wasm, cpu.",
+      "Unknown tensor backend 'tpu' (from LONGHAUL_BACKEND=tpu); choose one of: tensorflow-gpu, webgpu, webgpu-browser, webgl, tensorflow, wasm, cpu.",
     )
+  })
+
+  it('refuses a browser route for an in-process caller instead of training on another backend', async () => {
+    const before = tf.getBackend()
+    const error: unknown = await initBackend({ preferred: 'webgl', env: NO_ENV }).catch((e: unknown) => e)
+    expect(isCoreError(error, 'ERR_BACKEND_UNAVAILABLE')).toBe(true)
+    expect(String(error)).toContain(
+      "Tensor backend 'webgl' was requested (--backend webgl) but it trains in a browser context",
+    )
+    // Nothing was started or switched.
+    expect(tf.getBackend()).toBe(before)
   })
 
   it.skipIf(isNativeInstalled)(
@@ -202,8 +238,44 @@ describe('initBackend', () => {
       const choice = await initBackend({ requiredKernels: requiredTrainingKernels(['Dense']), env: NO_ENV })
       expect(choice.name).toBe('wasm')
       expect(choice.reason).toMatch(
-        /^wasm: chosen because tensorflow is unavailable \(not installed: tfjs-node-gpu, tfjs-node; /,
+        /^wasm: chosen because tensorflow-gpu is unavailable \(not installed: tfjs-node-gpu, tfjs-node; .*, webgpu .* and tensorflow is unavailable \(not installed: /,
       )
+      // Browser routes are not part of an in-process choice, so they are not even mentioned.
+      expect(choice.reason).not.toMatch(/webgl|webgpu-browser/)
+      expect(choice.report.map((r) => r.name)).not.toContain('webgl')
     },
   )
+})
+
+describe('openRouteTrainer', () => {
+  const spec = {
+    model: 'cnn',
+    inputShape: [8, 8, 1],
+    classCount: 3,
+    optimizer: { kind: 'sgd' as const, learningRate: 0.1 },
+  }
+
+  it('opens a local trainer on the named route and trains through the async interface', async () => {
+    const { trainer, choice } = await openRouteTrainer('cpu', spec, { routes: portableRoutes() })
+    expect(choice).toMatchObject({ name: 'cpu', placement: 'local' })
+    expect(trainer.description).toBe('local cpu')
+    const x = new Float32Array(4 * 64).fill(0.5)
+    const losses = await trainer.trainSteps(x, Int32Array.from([0, 1, 2, 0]), 2)
+    expect(losses).toHaveLength(2)
+    expect(losses.every((l) => Number.isFinite(l))).toBe(true)
+    await trainer.close()
+  })
+
+  it('refuses a route that lacks a kernel the model needs, naming it', async () => {
+    const error: unknown = await openRouteTrainer('wasm', spec, { routes: portableRoutes() }).catch(
+      (e: unknown) => e,
+    )
+    expect(isCoreError(error, 'ERR_BACKEND_UNAVAILABLE')).toBe(true)
+    expect(String(error)).toContain('lacks Conv2DBackpropFilter')
+  })
+
+  it('refuses an unknown route name', async () => {
+    const error: unknown = await openRouteTrainer('tpu', spec).catch((e: unknown) => e)
+    expect(isCoreError(error, 'ERR_INVALID_ARGUMENT')).toBe(true)
+  })
 })

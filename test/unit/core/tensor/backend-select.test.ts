@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core'
+import '@tensorflow/tfjs-backend-cpu'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isCoreError } from '../../../../core/errors.ts'
 import { listRoutes } from '../../../../core/platform/backends.node.ts'
-import { firstLine, probeRoutes, selectBackend } from '../../../../core/tensor/backend-select.ts'
+import { firstLine, probeRoutes, selectBackend, startRoute } from '../../../../core/tensor/backend-select.ts'
 import type { BackendRoute, RouteInspection, RouteProbe } from '../../../../core/tensor/backend-select.ts'
 import { requiredTrainingKernels } from '../../../../core/tensor/training-kernels.ts'
 
@@ -203,6 +204,130 @@ describe('probeRoutes', () => {
   })
 })
 
+/** A route with every optional refinement settable: placement, on-demand, backend name, kind. */
+function gpuRoute(
+  fields: Partial<BackendRoute> & { name: string },
+  probe: RouteProbe,
+): BackendRoute & {
+  probeCalls: number
+} {
+  const route = {
+    kind: 'webgl' as const,
+    isHardware: true,
+    probeCalls: 0,
+    ...fields,
+    probe: () => {
+      route.probeCalls += 1
+      return Promise.resolve(probe)
+    },
+    register: () => Promise.resolve(),
+  }
+  return route
+}
+
+describe('selectBackend with GPU and browser routes', () => {
+  it('does not probe an on-demand route in automatic selection and says why it was passed over', async () => {
+    const browser = gpuRoute({ name: 'webgl', onDemand: 'starts a Chromium page' }, up())
+    const cpu = new FakeRoute('cpu', up())
+    const choice = await selectBackend([browser, cpu])
+    expect(browser.probeCalls).toBe(0)
+    expect(choice.name).toBe('cpu')
+    expect(choice.reason).toBe(
+      'cpu: chosen because webgl is used only when asked for by name (not probed: it starts a Chromium page)',
+    )
+    expect(choice.report[0]).toMatchObject({ probed: false, available: false })
+  })
+
+  it('probes an on-demand route when it is preferred, and all of them with probeOnDemand', async () => {
+    const a = gpuRoute({ name: 'a', onDemand: 'starts a page' }, up())
+    const b = gpuRoute({ name: 'b', onDemand: 'starts a page' }, up())
+    const choice = await selectBackend([a, b], { preferred: 'b' })
+    expect(choice.name).toBe('b')
+    expect([a.probeCalls, b.probeCalls]).toEqual([0, 1])
+    const report = await probeRoutes([a, b], { probeOnDemand: true })
+    expect(report.map((r) => r.probed)).toEqual([true, true])
+    expect(a.probeCalls).toBe(1)
+  })
+
+  it('checks kernels against the list a browser probe sends, not this context', async () => {
+    const remote = gpuRoute(
+      { name: 'webgl', placement: 'browser' },
+      { ...up(), kernels: ['Conv2D', 'Conv2DBackpropFilter'] },
+    )
+    const choice = await selectBackend([remote, new FakeRoute('cpu', up())], {
+      requiredKernels: ['Conv2D', 'Conv2DBackpropFilter', 'MaxPoolGrad'],
+      // The local registry claims everything: it must not be consulted for the remote route.
+      hasKernel: () => true,
+    })
+    expect(choice.report[0]?.missingKernels).toEqual(['MaxPoolGrad'])
+    expect(choice.reason).toBe('cpu: chosen because webgl lacks MaxPoolGrad needed to train this model')
+  })
+
+  it('looks kernels up under the tfjs backend name when it differs from the route name', async () => {
+    const gpu = gpuRoute({ name: 'tensorflow-gpu', kind: 'native', backendName: 'tensorflow' }, up())
+    const choice = await selectBackend([gpu], {
+      requiredKernels: ['K'],
+      hasKernel: registry({ tensorflow: ['K'] }),
+    })
+    expect(choice).toMatchObject({ name: 'tensorflow-gpu', backendName: 'tensorflow', placement: 'local' })
+  })
+
+  it('passes over a GPU route on a software rasteriser unless it is asked for by name', async () => {
+    const software: RouteProbe = { ...up(), isHardware: false, softwareRenderer: 'SwiftShader' }
+    const routes = [gpuRoute({ name: 'webgl' }, software), new FakeRoute('wasm', up())]
+    const automatic = await selectBackend(routes)
+    expect(automatic.name).toBe('wasm')
+    expect(automatic.reason).toBe(
+      'wasm: chosen because webgl runs on SwiftShader, not a GPU, so it is used only when asked for by name',
+    )
+    const asked = await selectBackend(routes, { preferred: 'webgl' })
+    expect(asked).toMatchObject({ name: 'webgl', isHardware: false })
+  })
+
+  it('chooses a GPU route whose probe reports hardware', async () => {
+    const hardware: RouteProbe = { ...up(), isHardware: true, adapter: 'nvidia ampere' }
+    const choice = await selectBackend([gpuRoute({ name: 'webgpu', kind: 'webgpu' }, hardware)])
+    expect(choice).toMatchObject({ name: 'webgpu', isHardware: true })
+    expect(choice.report[0]?.adapter).toBe('nvidia ampere')
+  })
+})
+
+describe('startRoute', () => {
+  let previousBackend: string | undefined
+
+  beforeAll(() => {
+    previousBackend = tf.engine().backendName ?? undefined
+  })
+
+  afterAll(async () => {
+    if (previousBackend !== undefined) await tf.setBackend(previousBackend)
+  })
+
+  it("registers a browser route without switching this context's backend", async () => {
+    await tf.setBackend('cpu')
+    let registered = 0
+    const route = gpuRoute({ name: 'webgl', placement: 'browser', backendName: 'webgl' }, up())
+    route.register = () => {
+      registered += 1
+      return Promise.resolve()
+    }
+    await startRoute(route)
+    expect(registered).toBe(1)
+    expect(tf.getBackend()).toBe('cpu')
+  })
+
+  it('fails the start with the reason verify() gives, after switching to the backend', async () => {
+    const route = gpuRoute({ name: 'cpu', kind: 'js', verify: () => 'readback returned zeros' }, up())
+    await expect(startRoute(route)).rejects.toThrow('readback returned zeros')
+  })
+
+  it('starts a local route under its tfjs backend name', async () => {
+    const route = gpuRoute({ name: 'plain-js', kind: 'js', backendName: 'cpu' }, up())
+    await startRoute(route)
+    expect(tf.getBackend()).toBe('cpu')
+  })
+})
+
 describe('firstLine', () => {
   it('keeps the first non-empty line of an error message', () => {
     expect(firstLine(new Error('\n  libcudart.so.11: cannot open\nmore'))).toBe(
@@ -219,7 +344,7 @@ describe('firstLine', () => {
 // The real kernel registries of tfjs-backend-wasm 4.22 and tfjs-backend-cpu 4.22.
 describe('selectBackend with the real wasm and cpu routes', () => {
   let previousBackend: string | undefined
-  const realRoutes = (): BackendRoute[] => listRoutes().filter((r) => r.name !== 'tensorflow')
+  const realRoutes = (): BackendRoute[] => listRoutes().filter((r) => r.name === 'wasm' || r.name === 'cpu')
 
   beforeAll(() => {
     previousBackend = tf.engine().backendName ?? undefined

@@ -1,0 +1,104 @@
+/**
+ * The trainer as the engine sees it when the trainer may live in another context: every call is
+ * asynchronous, vectors go in and come out as Float32Arrays. Two implementations: the local one
+ * here (wraps the in-process Trainer) and RemoteTrainer (a browser context through a channel).
+ * Both run the same Trainer code; `runTrainSteps` is the one loop both use.
+ */
+import { CoreError } from '../errors.ts'
+import type { EvaluationResult, LabelledSplit, Trainer } from '../training/trainer.ts'
+
+export interface AsyncTrainer {
+  /** Where it runs, for people: "local wasm", "browser webgl (ANGLE ...)". */
+  readonly description: string
+  /** Flat parameter count (layout.totalSize). */
+  readonly totalSize: number
+  /** Layout fingerprint: equal in every context that builds the same architecture. */
+  readonly fingerprint: string
+  /**
+   * Consecutive optimizer steps over `y.length` examples split into batches of `batchSize` (the last
+   * may be smaller). Returns each step's mean loss.
+   */
+  trainSteps(x: Float32Array, y: Int32Array, batchSize: number): Promise<Float32Array>
+  /** Gradient of one batch into `out`; returns the batch loss. */
+  computeGradients(x: Float32Array, y: Int32Array, out: Float32Array): Promise<number>
+  applyGradients(gradient: Float32Array): Promise<void>
+  /** The current parameters (into `out` when given). */
+  readParams(out?: Float32Array): Promise<Float32Array>
+  writeParams(values: Float32Array): Promise<void>
+  evaluate(split: LabelledSplit, batchSize?: number): Promise<EvaluationResult>
+  /** Frees the trainer's tensors. Safe to call twice. */
+  close(): Promise<void>
+}
+
+/** Batch size of `evaluate` when none is given (Trainer.evaluate's own default). */
+export const DEFAULT_EVALUATE_BATCH = 1000
+
+/**
+ * Runs `trainer.trainStep` over consecutive batches of `x`/`y`; returns the losses.
+ *
+ * @throws CoreError ERR_INVALID_ARGUMENT for a batch size < 1, ERR_SHAPE_MISMATCH when `x` does not
+ *   hold `y.length` whole examples.
+ */
+export function runTrainSteps(
+  trainer: Trainer,
+  x: Float32Array,
+  y: Int32Array,
+  batchSize: number,
+): Float32Array {
+  if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
+    throw new CoreError('ERR_INVALID_ARGUMENT', `batch size must be a positive integer, got ${batchSize}`)
+  }
+  const exampleSize = trainer.inputShape.reduce((a, b) => a * b, 1)
+  if (x.length !== y.length * exampleSize) {
+    throw new CoreError(
+      'ERR_SHAPE_MISMATCH',
+      `${x.length} input values are not ${y.length} examples of ${exampleSize} values each`,
+    )
+  }
+  const steps = Math.ceil(y.length / batchSize)
+  const losses = new Float32Array(steps)
+  for (let step = 0; step < steps; step += 1) {
+    const start = step * batchSize
+    const end = Math.min(start + batchSize, y.length)
+    losses[step] = trainer.trainStep(
+      x.subarray(start * exampleSize, end * exampleSize),
+      y.subarray(start, end),
+    )
+  }
+  return losses
+}
+
+/** The in-process Trainer behind the AsyncTrainer interface. */
+export function localAsyncTrainer(trainer: Trainer, description = 'local'): AsyncTrainer {
+  const run = <T>(work: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(work())
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)))
+    }
+  }
+  return {
+    description,
+    totalSize: trainer.params.layout.totalSize,
+    fingerprint: trainer.params.layout.fingerprint,
+    trainSteps: (x, y, batchSize) => run(() => runTrainSteps(trainer, x, y, batchSize)),
+    computeGradients: (x, y, out) => run(() => trainer.computeGradients(x, y, out)),
+    applyGradients: (gradient) => run(() => trainer.applyGradients(gradient)),
+    readParams: (out) => run(() => trainer.params.read(out)),
+    writeParams: (values) => run(() => trainer.params.write(values)),
+    evaluate: (split, batchSize) => run(() => trainer.evaluate(split, batchSize ?? DEFAULT_EVALUATE_BATCH)),
+    close: () => run(() => trainer.close()),
+  }
+}
+
+/**
+ * The ArrayBuffer behind `values` when the array covers all of it (no copy), else a copy: what a
+ * reply hands to a channel that may transfer it.
+ */
+export function wholeBuffer(values: Float32Array): ArrayBuffer {
+  const { buffer } = values
+  if (buffer instanceof ArrayBuffer && values.byteOffset === 0 && values.byteLength === buffer.byteLength) {
+    return buffer
+  }
+  return values.slice().buffer
+}
