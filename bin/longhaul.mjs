@@ -2,7 +2,7 @@
 // The `longhaul` command. The engine is TypeScript run through tsx's loader, so a clone
 // works without a build step. This file is the composition root: `signal` runs the
 // standalone signaling server (core/ never imports signaling-server/), everything else
-// goes to core/cli/main.ts.
+// goes to core/cli/main.ts, with the server passed in for `node`'s embedded mode.
 import { register } from 'tsx/esm/api'
 
 register()
@@ -12,5 +12,9 @@ if (argv[0] === 'signal') {
   process.exitCode = await runSignalCli(argv.slice(1))
 } else {
   const { main } = await import('../core/cli/main.ts')
-  process.exitCode = await main(argv)
+  const { processIo } = await import('../core/cli/io.ts')
+  // The embedded signaling server of `longhaul node` / `longhaul demo` (core/ may not import it).
+  const startSignalingServer = async (options) =>
+    (await import('../signaling-server/server.ts')).startSignalingServer(options)
+  process.exitCode = await main(argv, processIo(), { startSignalingServer })
 }

@@ -4,10 +4,11 @@
  */
 import { isCoreError } from '../errors.ts'
 import { processIo, type CliIo } from './io.ts'
+import type { CliPlatform } from './node.ts'
 
 interface Command {
   readonly summary: string
-  run(args: string[], io: CliIo): Promise<number>
+  run(args: string[], io: CliIo, platform: CliPlatform): Promise<number>
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
@@ -19,9 +20,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'list tensor backends, why each is or is not usable, and probe throughput',
     run: async (args, io) => (await import('./doctor.ts')).runDoctor(args, io),
   },
+  node: {
+    summary: 'join a training room and train with its peers over WebRTC',
+    run: async (args, io, platform) => (await import('./node.ts')).runNodeCommand(args, io, platform),
+  },
   demo: {
-    summary: 'the embedded default: train on the generated "shapes" data with no setup',
-    run: async (args, io) => (await import('./demo.ts')).runDemoCommand(args, io),
+    summary: 'a local room of 3 nodes training on the generated "shapes" data, no setup',
+    run: async (args, io, platform) => (await import('./demo.ts')).runDemoCommand(args, io, platform),
   },
 }
 
@@ -40,7 +45,15 @@ export function usage(): string {
   ].join('\n')
 }
 
-export async function main(argv: string[], io: CliIo = processIo()): Promise<number> {
+/**
+ * Runs one command. `platform` carries what core/ may not import itself (the embedded
+ * signaling server); bin/longhaul.mjs, the composition root, passes it.
+ */
+export async function main(
+  argv: string[],
+  io: CliIo = processIo(),
+  platform: CliPlatform = {},
+): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(usage())
@@ -57,7 +70,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     return 2
   }
   try {
-    return await command.run(rest, io)
+    return await command.run(rest, io, platform)
   } catch (error) {
     if (isCoreError(error)) {
       io.err(`longhaul ${name}: ${error.message}`)

@@ -3,19 +3,18 @@
  * atomic checkpoints, resume and model export.
  */
 import * as path from 'node:path'
-import type { LayersModel } from '@tensorflow/tfjs-layers'
 import { CoreError } from '../errors.ts'
 import type { Dataset } from '../data/dataset.ts'
 import { epochBatches, batchCount } from '../data/batching.ts'
 import { loadDataset } from '../data/resolve-dataset.node.ts'
-import { initBackend } from '../platform/backends.node.ts'
-import { exportModel, importModel, readModelLayerClasses } from '../tensor/model-files.node.ts'
-import { checkModelFitsData, zooModel, MODEL_ZOO } from '../tensor/models.ts'
-import { requiredTrainingKernels } from '../tensor/training-kernels.ts'
+import { exportModel } from '../tensor/model-files.node.ts'
+import { MODEL_ZOO } from '../tensor/models.ts'
 import type { Checkpoint } from '../training/checkpoint.ts'
 import { loadLatestCheckpoint, saveCheckpoint } from '../training/checkpoint-files.node.ts'
 import { runLocalTraining, type TrainingPosition } from '../training/local-training.ts'
-import { DEFAULT_LEARNING_RATES, Trainer, parseOptimizerKind } from '../training/trainer.ts'
+import type { Trainer } from '../training/trainer.ts'
+import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
+import { limitSamples, roundTo, setupTrainer } from './model-setup.ts'
 import { booleanFlag, numberFlag, parseCommandArgs, stringFlag, type OptionSpec } from './args.ts'
 import type { CliIo } from './io.ts'
 import { formatDuration, progressLine } from './progress.ts'
@@ -101,33 +100,19 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
   const started = performance.now()
 
   const dataset = await loadDataset(dataSpec, { seed, onProgress: (line: string) => io.status(line) })
-  const train = limitSamples(dataset, maxTrainSamples)
+  const train = limitSamples(dataset.train, maxTrainSamples)
   const { manifest } = dataset
   io.err(
     `data: ${manifest.name}: ${train.count} training / ${manifest.testCount} test examples, input [${manifest.inputShape.join(', ')}], ${manifest.classes.length} classes (hash ${manifest.contentHash})`,
   )
 
   const shape = { inputShape: manifest.inputShape, classCount: manifest.classes.length }
-  const buildModel = async (): Promise<LayersModel> => {
-    const model = MODEL_ZOO[modelSpec] ? zooModel(modelSpec).build(shape) : await importModel(modelSpec)
-    checkModelFitsData(model, shape, `model ${modelSpec}`)
-    return model
-  }
-  // The backend is chosen from the kernels the model's layers need to train, before the model
-  // is built, so its weights live on that backend from the start.
-  const layerClasses = MODEL_ZOO[modelSpec]
-    ? zooModel(modelSpec).layerClasses
-    : await readModelLayerClasses(modelSpec)
-  const requiredKernels = requiredTrainingKernels(layerClasses)
-  const backend = await initBackend({
-    preferred: stringFlag(values, 'backend'),
-    requiredKernels,
-    log: (line) => io.err(line),
-  })
-  const trainer = new Trainer({
-    model: await buildModel(),
-    classCount: shape.classCount,
+  const { trainer, backend: backendName } = await setupTrainer({
+    modelSpec,
+    shape,
     optimizer: { kind: optimizerKind, learningRate },
+    backend: stringFlag(values, 'backend'),
+    log: (line) => io.err(line),
   })
   io.err(
     `model: ${modelSpec}, ${trainer.params.layout.totalSize.toLocaleString('en-US')} parameters (layout ${trainer.params.layout.fingerprint}); optimizer ${optimizerKind} lr ${learningRate}`,
@@ -189,11 +174,11 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
   const modelFile = await exportModel(trainer.model, exportDir)
   io.err(`checkpoints: ${checkpointDir}; model exported to ${modelFile}`)
   const summary: TrainSummary = {
-    testAccuracy: round(final.accuracy, 4),
+    testAccuracy: roundTo(final.accuracy, 4),
     epochs: result.position.epoch,
     examplesPerSec: Math.round(result.examplesPerSec),
-    backend: backend.name,
-    seconds: round((performance.now() - started) / 1000, 2),
+    backend: backendName,
+    seconds: roundTo((performance.now() - started) / 1000, 2),
   }
   if (isJson) io.out(JSON.stringify(summary))
   else
@@ -265,12 +250,6 @@ async function checkpointOf(
   }
 }
 
-function limitSamples(dataset: Dataset, max: number): Dataset['train'] {
-  if (max >= dataset.train.count) return dataset.train
-  const size = dataset.train.x.length / dataset.train.count
-  return { x: dataset.train.x.subarray(0, max * size), y: dataset.train.y.subarray(0, max), count: max }
-}
-
 function safeName(spec: string): string {
   return (
     path
@@ -278,9 +257,4 @@ function safeName(spec: string): string {
       .replace(/\.[a-z]+$/i, '')
       .replace(/[^A-Za-z0-9_-]+/g, '_') || 'data'
   )
-}
-
-function round(value: number, digits: number): number {
-  const f = 10 ** digits
-  return Math.round(value * f) / f
 }

@@ -1,0 +1,614 @@
+/**
+ * `longhaul node`: one training node in a room of peers over WebRTC (core/node's
+ * TrainingNode). It loads this machine's data, builds the model, joins the room through the
+ * signaling server (or starts an embedded one when `--signal` is absent) and trains with
+ * whoever is there. Human-readable progress goes to stderr; `--events-jsonl` writes the whole
+ * event stream; with `--json` the last stdout line is the summary.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs'
+import { WebSocket } from 'ws'
+import { ALGORITHM_KINDS, parseAlgorithmSpec, resolveAlgorithmConfig } from '../algorithms/config.ts'
+import type { AlgorithmConfig } from '../algorithms/config.ts'
+import { COMPRESSOR_NAMES } from '../compress/registry.ts'
+import { partitionIid } from '../data/partition.ts'
+import { subsetSplit } from '../data/dataset.ts'
+import { loadDataset } from '../data/resolve-dataset.node.ts'
+import { CoreError, isCoreError } from '../errors.ts'
+import { parseFaultPlan, type FaultPlan } from '../node/fault-injection.ts'
+import { TrainerModel } from '../node/local-model.ts'
+import type { NodeEvent, NodeSummary, PeerMetrics } from '../node/node-events.ts'
+import { NODE_DEFAULTS, TrainingNode, roomSeed } from '../node/training-node.ts'
+import { loadNodeWrtc } from '../platform/wrtc.node.ts'
+import { PROTOCOL_VERSION } from '../protocol/frame.ts'
+import { ROOM_NAME_PATTERN } from '../protocol/signaling.ts'
+import { MIN_SECRET_CHARS, generateRoomSecret } from '../signaling/room-auth.ts'
+import { SignalingClient } from '../signaling/signaling-client.ts'
+import { jsonObjectOf, type RunManifest } from '../swarm/run-manifest.ts'
+import { SWARM_DEFAULTS, Swarm } from '../swarm/swarm.ts'
+import { MODEL_ZOO } from '../tensor/models.ts'
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/chunked-transport.ts'
+import { SimplePeerTransport } from '../transport/simple-peer-transport.ts'
+import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
+import { booleanFlag, numberFlag, parseCommandArgs, stringFlag, type OptionSpec } from './args.ts'
+import type { CliIo } from './io.ts'
+import { LONGHAUL_VERSION } from './main.ts'
+import { limitSamples, roundTo, setupTrainer } from './model-setup.ts'
+import { formatDuration, progressBar } from './progress.ts'
+
+/** A signaling server the CLI can start in-process (injected by bin/longhaul.mjs). */
+export interface EmbeddedSignalingServer {
+  readonly url: string
+  close(): Promise<void>
+}
+
+/** Platform pieces core/ may not import itself; the composition root passes them in. */
+export interface CliPlatform {
+  readonly startSignalingServer?: (options: {
+    readonly config: { readonly host: string; readonly port: number; readonly logLevel: 'warn' }
+  }) => Promise<EmbeddedSignalingServer>
+}
+
+/** Environment variable read when --secret is absent. */
+export const SECRET_ENV_VAR = 'LONGHAUL_SECRET'
+
+/** Settings filled in when `--algo` names an algorithm without the options it needs. */
+export const NODE_ALGORITHM_DEFAULTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  local: { H: '8' },
+  olco3: { H: '4', staleness: '1', compressor: 'topk:0.1' },
+  slowmo: { base: 'local', H: '8', alpha: '1', beta: '0.5', tau: '8' },
+  diloco: { tau: '8' },
+}
+
+const OPTIONS: OptionSpec = {
+  room: { type: 'string' },
+  secret: { type: 'string' },
+  signal: { type: 'string' },
+  'signal-host': { type: 'string' },
+  'signal-port': { type: 'string' },
+  'peer-id': { type: 'string' },
+  data: { type: 'string' },
+  model: { type: 'string' },
+  algo: { type: 'string' },
+  H: { type: 'string' },
+  staleness: { type: 'string' },
+  compress: { type: 'string' },
+  peers: { type: 'string' },
+  overlap: { type: 'string' },
+  tau: { type: 'string' },
+  alpha: { type: 'string' },
+  beta: { type: 'string' },
+  warmup: { type: 'string' },
+  epochs: { type: 'string' },
+  batch: { type: 'string' },
+  lr: { type: 'string' },
+  optimizer: { type: 'string' },
+  backend: { type: 'string' },
+  seed: { type: 'string' },
+  partition: { type: 'string' },
+  'max-train-samples': { type: 'string' },
+  'max-peers': { type: 'string' },
+  ice: { type: 'string' },
+  'turn-user': { type: 'string' },
+  'turn-pass': { type: 'string' },
+  'round-timeout-ms': { type: 'string' },
+  'peer-timeout-ms': { type: 'string' },
+  'heartbeat-ms': { type: 'string' },
+  'connect-timeout-ms': { type: 'string' },
+  'connect-attempts': { type: 'string' },
+  'join-timeout-ms': { type: 'string' },
+  'wait-peers': { type: 'string' },
+  'wait-peers-timeout-ms': { type: 'string' },
+  'events-jsonl': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  // Hidden, TEST ONLY (core/node/fault-injection.ts): corrupts one outgoing message.
+  'inject-fault': { type: 'string' },
+}
+
+export const NODE_HELP = `Usage: longhaul node --room <name> --secret <secret> --signal <ws-url> --data <dir|file|name> [options]
+
+Join a training room and train one model together with its other nodes over WebRTC.
+Without --signal, starts an embedded signaling server on this machine and prints the
+command other nodes use to join. Progress goes to stderr; with --json the last stdout line
+is {"testAccuracy", "rounds", "averagedRounds", "bytesSent", "bytesReceived", "peersSeen",
+"seconds", ...}. A refused admission (wrong secret, different model, algorithm or data
+schema) exits with status 1 and one line saying why.
+
+Room:
+  --room <name>            room name (letters, digits, . _ ~ -); default "local" with an
+                           embedded server
+  --secret <secret>        room secret, at least ${MIN_SECRET_CHARS} characters (env ${SECRET_ENV_VAR});
+                           generated and printed with an embedded server
+  --signal <ws-url>        signaling server, e.g. ws://host:8787 (omit: embedded server)
+  --signal-host <addr>     embedded server address (default 127.0.0.1; 0.0.0.0 for a LAN)
+  --signal-port <n>        embedded server port (default 0: any free port)
+  --peer-id <id>           this node's id in the room (default: random)
+  --max-peers <n>          worker slots of the room; must match on every node (default 8)
+  --wait-peers <n>         as the room's first node, wait for n peers before training
+                           (at most --wait-peers-timeout-ms, default 60000)
+  --ice <urls>             comma-separated STUN/TURN urls (default none: host candidates,
+                           enough on one machine or a LAN)
+  --turn-user <name>       TURN username for turn: urls
+  --turn-pass <password>   TURN password for turn: urls
+
+Training (model, algorithm and data schema must match on every node):
+  --data <spec>            built-in name (shapes, fashion-mnist), a folder of IDX files,
+                           a folder of images per class, or a .csv file
+  --model <name|path>      ${Object.keys(MODEL_ZOO).join(', ')}, or a tfjs model.json (default: mlp)
+  --algo <spec>            sync, local, olco3, sgp, slowmo, diloco, with options, e.g.
+                           olco3:H=8,staleness=2,compressor=topk:0.01 (default: olco3, which
+                           means olco3:H=4,staleness=1,compressor=topk:0.1)
+  --H <n>, --staleness <s>, --compress <spec>, --peers <1|2>, --overlap <steps>,
+  --tau <n>, --alpha <a>, --beta <b>, --warmup <steps>
+                           set one option of --algo
+  --epochs <n>             local epochs over this node's data, then leave (default: 3)
+  --batch <n>              batch size (default: 64)
+  --optimizer <name>       adam, momentum or sgd (default: adam)
+  --lr <rate>              learning rate (default: adam ${DEFAULT_LEARNING_RATES.adam}, momentum ${DEFAULT_LEARNING_RATES.momentum}, sgd ${DEFAULT_LEARNING_RATES.sgd})
+  --backend <name>         force a tensor backend: tensorflow, wasm, cpu (env LONGHAUL_BACKEND)
+  --seed <n>               seed of generated data and shuffling (default: 1)
+  --partition <i/n>        train on shard i of n of the training split (IID, seeded by
+                           --seed), to run several nodes on one dataset
+  --max-train-samples <n>  use only the first n samples of this node's data (quick runs)
+
+Timeouts (increase them on slow or far links):
+  --round-timeout-ms <ms>  wait per round before going on without the missing peers (default ${NODE_DEFAULTS.roundTimeoutMs})
+  --peer-timeout-ms <ms>   remove a peer silent this long (default ${SWARM_DEFAULTS.peerTimeoutMs})
+  --heartbeat-ms <ms>      heartbeat period (default ${SWARM_DEFAULTS.heartbeatMs})
+  --connect-timeout-ms <ms> WebRTC connection timeout per attempt (default ${DEFAULT_CONNECT_TIMEOUT_MS})
+  --connect-attempts <n>   connection attempts per peer before it is left out (default ${SWARM_DEFAULTS.connectAttempts})
+  --join-timeout-ms <ms>   time to receive the current model from a member (default ${NODE_DEFAULTS.joinTimeoutMs})
+
+Output:
+  --events-jsonl <file>    write every event as one JSON line ("-": stdout)
+  --json                   print the summary as JSON on the last stdout line
+  -h, --help               show this help
+`
+
+/** Parses `i/n` (0 <= i < n). */
+export function parsePartition(spec: string): { index: number; count: number } {
+  const m = /^(\d{1,6})\/(\d{1,6})$/.exec(spec)
+  const index = Number(m?.[1])
+  const count = Number(m?.[2])
+  if (m === null || !(count >= 1) || !(index >= 0 && index < count)) {
+    throw new CoreError('ERR_INVALID_ARGUMENT', `--partition must be i/n with 0 <= i < n, got "${spec}"`)
+  }
+  return { index, count }
+}
+
+const FLAG_KEYS: ReadonlyArray<readonly [string, string]> = [
+  ['H', 'H'],
+  ['staleness', 'staleness'],
+  ['compress', 'compressor'],
+  ['peers', 'peers'],
+  ['overlap', 'overlapDelay'],
+  ['tau', 'tau'],
+  ['alpha', 'alpha'],
+  ['beta', 'beta'],
+  ['warmup', 'warmupSteps'],
+]
+
+/**
+ * The algorithm from `--algo` and the per-option flags: the spec's own options, then the
+ * flags (which win), then NODE_ALGORITHM_DEFAULTS for what is still missing.
+ */
+export function nodeAlgorithmFromFlags(
+  values: Record<string, string | boolean | undefined>,
+): AlgorithmConfig {
+  const spec = stringFlag(values, 'algo') ?? 'olco3'
+  const colon = spec.indexOf(':')
+  const name = (colon < 0 ? spec : spec.slice(0, colon)).trim()
+  const fields = new Map<string, string>()
+  for (const part of (colon < 0 ? '' : spec.slice(colon + 1)).split(',')) {
+    if (part.trim() === '') continue
+    const eq = part.indexOf('=')
+    if (eq <= 0) throw new CoreError('ERR_BAD_SPEC', `algorithm spec ${spec}: "${part}" is not key=value`)
+    fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim())
+  }
+  for (const [flag, key] of FLAG_KEYS) {
+    const v = stringFlag(values, flag)
+    if (v !== undefined) fields.set(key, v)
+  }
+  for (const [key, v] of Object.entries(NODE_ALGORITHM_DEFAULTS[name] ?? {})) {
+    if (!fields.has(key)) fields.set(key, v)
+  }
+  const rest = [...fields].map(([k, v]) => `${k}=${v}`).join(',')
+  return resolveAlgorithmConfig(parseAlgorithmSpec(rest.length > 0 ? `${name}:${rest}` : name))
+}
+
+/** RTCIceServer entries from `--ice`, with TURN credentials on turn(s): urls. */
+export function parseIceServers(
+  ice: string | undefined,
+  user: string | undefined,
+  pass: string | undefined,
+): RTCIceServer[] {
+  if (ice === undefined || ice.trim() === '') return []
+  return ice
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0)
+    .map((urls) => {
+      if (!/^(stun|stuns|turn|turns):/.test(urls)) {
+        throw new CoreError(
+          'ERR_INVALID_ARGUMENT',
+          `--ice: "${urls}" is not a stun:, stuns:, turn: or turns: url`,
+        )
+      }
+      if (!urls.startsWith('turn')) return { urls }
+      if (user === undefined || pass === undefined) {
+        throw new CoreError('ERR_INVALID_ARGUMENT', `--ice: ${urls} needs --turn-user and --turn-pass`)
+      }
+      return { urls, username: user, credential: pass }
+    })
+}
+
+function kb(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${(bytes / 1024 / 1024).toFixed(1)} MB` : `${Math.round(bytes / 1024)} KB`
+}
+
+function short(peer: string): string {
+  return peer.length > 10 ? peer.slice(0, 8) : peer
+}
+
+function peerLine(peers: readonly PeerMetrics[]): string {
+  const live = peers.filter((p) => p.state === 'admitted')
+  if (live.length === 0) return 'peers: none'
+  return `peers: ${live
+    .map(
+      (p) =>
+        `${short(p.peer)} slot ${p.slot ?? '-'} ${p.connectionType ?? '?'} rtt ${p.rttMs === undefined ? '?' : `${Math.round(p.rttMs)} ms`} stale ${p.stalenessRounds ?? '?'} in ${kb(p.bytesReceived)} out ${kb(p.bytesSent)}`,
+    )
+    .join('; ')}`
+}
+
+/** The readable subset of the event stream for stderr. */
+export function createEventPrinter(
+  io: CliIo,
+  epochs: number,
+  roundTimeoutMs: number,
+): (event: NodeEvent) => void {
+  let lastPeers: readonly PeerMetrics[] = []
+  return (e) => {
+    switch (e.type) {
+      case 'joined':
+        io.err(
+          e.role === 'founder'
+            ? `room ${e.room}: joined as ${e.peerId}, the first member: training starts now`
+            : `room ${e.room}: joined as ${e.peerId} with ${e.members} member(s); fetching the current model`,
+        )
+        return
+      case 'peer-admitted':
+        io.err(`peer ${e.peer}: connected and admitted`)
+        return
+      case 'peer-member':
+        if (e.slot !== null) io.err(`peer ${e.peer}: trains in slot ${e.slot} from step ${e.startStep}`)
+        return
+      case 'peer-refused':
+        io.err(
+          e.by === 'self' ? `refused peer ${e.peer}: ${e.reason}` : `peer ${e.peer} refused us: ${e.reason}`,
+        )
+        return
+      case 'peer-left':
+        io.err(`peer ${e.peer} left (${e.reason}): ${e.message}`)
+        return
+      case 'peer-failed':
+        io.err(`peer ${e.peer}: no connection after ${e.attempts} attempt(s), left out: ${e.reason}`)
+        return
+      case 'protocol-error':
+        io.err(`invalid frame from ${e.peer}: ${e.message}`)
+        return
+      case 'message-rejected':
+        io.err(`rejected ${e.kind} of round ${e.round} from ${e.peer}: ${e.message}`)
+        return
+      case 'training-started':
+        io.err(`training in slot ${e.slot} of ${e.workerSlots} from step ${e.step}`)
+        return
+      case 'catch-up':
+        io.err(
+          `caught up from ${e.from}: step ${e.step}, ${kb(e.bytes)} in ${e.ms} ms; test accuracy of the received model ${(e.testAccuracy * 100).toFixed(2)}%`,
+        )
+        return
+      case 'snapshot-served':
+        io.err(`sent the current model to ${e.peer} (slot ${e.slot}, step ${e.step}, ${kb(e.bytes)})`)
+        return
+      case 'slot-conflict':
+        io.err(`slot ${e.slot} is also held by ${e.peer}; joining again`)
+        return
+      case 'round':
+        // A local-only round that did not wait out its deadline had nothing to wait for: every
+        // present peer abstained (it joined after that round). Only real timeouts are news.
+        if (
+          e.outcome.kind === 'local-only' &&
+          e.outcome.reason !== 'ERR_NO_PEERS' &&
+          e.waitedMs >= roundTimeoutMs
+        ) {
+          io.err(
+            `round ${e.outcome.round}: no peer's contribution within ${e.waitedMs} ms (${e.outcome.reason}); went on with the local model`,
+          )
+        }
+        return
+      case 'step': {
+        const fraction = e.batchesPerEpoch > 0 ? e.batch / e.batchesPerEpoch : 0
+        io.status(
+          `epoch ${e.epoch + 1}/${epochs} ${progressBar(fraction)} step ${e.step} round ${e.round}  loss ${e.loss.toFixed(4)}  ${Math.round(e.examplesPerSec)} ex/s  peers ${e.present.length}`,
+        )
+        return
+      }
+      case 'peers':
+        lastPeers = e.peers
+        return
+      case 'epoch':
+        io.err(
+          `epoch ${e.epoch}/${e.epochs} (step ${e.step}): train loss ${e.trainLoss.toFixed(4)}, test loss ${e.testLoss.toFixed(4)}, test accuracy ${(e.testAccuracy * 100).toFixed(2)}%, ${formatDuration(e.seconds)}`,
+        )
+        io.err(`  ${peerLine(lastPeers)}`)
+        return
+      case 'log':
+        if (e.level !== 'debug') io.err(e.message)
+        return
+      case 'peer-connected':
+      case 'finished':
+        return
+    }
+  }
+}
+
+function eventSink(
+  target: string | undefined,
+  io: CliIo,
+): { write: (e: NodeEvent) => void; close: () => Promise<void> } {
+  if (target === undefined) return { write: () => {}, close: () => Promise.resolve() }
+  if (target === '-') return { write: (e) => io.out(JSON.stringify(e)), close: () => Promise.resolve() }
+  const stream: WriteStream = createWriteStream(target, { flags: 'w' })
+  return {
+    write: (e) => void stream.write(`${JSON.stringify(e)}\n`),
+    close: () => new Promise((resolve) => stream.end(() => resolve())),
+  }
+}
+
+export async function runNodeCommand(args: string[], io: CliIo, platform: CliPlatform = {}): Promise<number> {
+  const { values } = parseCommandArgs('node', args, OPTIONS)
+  if (booleanFlag(values, 'help')) {
+    io.out(NODE_HELP)
+    return 0
+  }
+  const dataSpec = stringFlag(values, 'data')
+  if (dataSpec === undefined) {
+    throw new CoreError(
+      'ERR_INVALID_ARGUMENT',
+      '--data is required (try --data shapes). Run "longhaul node --help".',
+    )
+  }
+  const signalUrl = stringFlag(values, 'signal')
+  const isEmbedded = signalUrl === undefined
+  const room = stringFlag(values, 'room') ?? (isEmbedded ? 'local' : undefined)
+  if (room === undefined) throw new CoreError('ERR_INVALID_ARGUMENT', '--room is required with --signal')
+  if (!ROOM_NAME_PATTERN.test(room)) {
+    throw new CoreError('ERR_INVALID_ARGUMENT', `--room "${room}": use 1-128 of A-Z a-z 0-9 . _ ~ -`)
+  }
+  let secret = stringFlag(values, 'secret') ?? process.env[SECRET_ENV_VAR]
+  if (secret === undefined) {
+    if (!isEmbedded) {
+      throw new CoreError('ERR_INVALID_ARGUMENT', `--secret (or ${SECRET_ENV_VAR}) is required with --signal`)
+    }
+    secret = generateRoomSecret()
+  }
+  if (secret.length < MIN_SECRET_CHARS) {
+    throw new CoreError(
+      'ERR_INVALID_ARGUMENT',
+      `the room secret must have at least ${MIN_SECRET_CHARS} characters`,
+    )
+  }
+  const modelSpec = stringFlag(values, 'model') ?? 'mlp'
+  const epochs = numberFlag(values, 'epochs', 3, { integer: true, min: 1 })
+  const batchSize = numberFlag(values, 'batch', 64, { integer: true, min: 1, max: 65536 })
+  const optimizerKind = parseOptimizerKind(stringFlag(values, 'optimizer') ?? 'adam')
+  const learningRate = numberFlag(values, 'lr', DEFAULT_LEARNING_RATES[optimizerKind], {
+    min: Number.MIN_VALUE,
+  })
+  const seed = numberFlag(values, 'seed', 1, { integer: true, min: 0, max: 2 ** 31 - 1 })
+  const maxTrainSamples = numberFlag(values, 'max-train-samples', Number.POSITIVE_INFINITY, {
+    integer: true,
+    min: 1,
+  })
+  const maxPeers = numberFlag(values, 'max-peers', 8, { integer: true, min: 1, max: 1024 })
+  const partitionSpec = stringFlag(values, 'partition')
+  const partition = partitionSpec === undefined ? undefined : parsePartition(partitionSpec)
+  const algorithm = nodeAlgorithmFromFlags(values)
+  const iceServers = parseIceServers(
+    stringFlag(values, 'ice'),
+    stringFlag(values, 'turn-user'),
+    stringFlag(values, 'turn-pass'),
+  )
+  const fault: FaultPlan | undefined =
+    stringFlag(values, 'inject-fault') === undefined
+      ? undefined
+      : parseFaultPlan(stringFlag(values, 'inject-fault') ?? '')
+  const timeouts = {
+    roundTimeoutMs: numberFlag(values, 'round-timeout-ms', NODE_DEFAULTS.roundTimeoutMs, { min: 1 }),
+    joinTimeoutMs: numberFlag(values, 'join-timeout-ms', NODE_DEFAULTS.joinTimeoutMs, { min: 1 }),
+    peerTimeoutMs: numberFlag(values, 'peer-timeout-ms', SWARM_DEFAULTS.peerTimeoutMs, { min: 1 }),
+    heartbeatMs: numberFlag(values, 'heartbeat-ms', SWARM_DEFAULTS.heartbeatMs, { min: 1 }),
+    connectTimeoutMs: numberFlag(values, 'connect-timeout-ms', DEFAULT_CONNECT_TIMEOUT_MS, { min: 1 }),
+    connectAttempts: numberFlag(values, 'connect-attempts', SWARM_DEFAULTS.connectAttempts, {
+      integer: true,
+      min: 1,
+      max: 100,
+    }),
+  }
+  const isJson = booleanFlag(values, 'json')
+  const started = performance.now()
+
+  const dataset = await loadDataset(dataSpec, { seed, onProgress: (line: string) => io.status(line) })
+  let train = dataset.train
+  if (partition !== undefined) {
+    const shards = partitionIid(train.y, partition.count, seed)
+    train = subsetSplit(train, shards[partition.index] ?? new Int32Array(0))
+  }
+  train = limitSamples(train, maxTrainSamples)
+  const { manifest: data } = dataset
+  io.err(
+    `data: ${data.name}${partition ? ` shard ${partition.index}/${partition.count}` : ''}: ${train.count} training / ${data.testCount} test examples, input [${data.inputShape.join(', ')}], ${data.classes.length} classes`,
+  )
+  const shape = { inputShape: data.inputShape, classCount: data.classes.length }
+  const { trainer, backend } = await setupTrainer({
+    modelSpec,
+    shape,
+    optimizer: { kind: optimizerKind, learningRate },
+    backend: stringFlag(values, 'backend'),
+    log: (line) => io.err(line),
+  })
+  const layout = trainer.params.layout
+  io.err(
+    `model: ${modelSpec}, ${layout.totalSize.toLocaleString('en-US')} parameters (layout ${layout.fingerprint}) on ${backend}; algorithm ${JSON.stringify(algorithm)}`,
+  )
+  const manifest: RunManifest = {
+    protocolVersion: PROTOCOL_VERSION,
+    model: {
+      name: MODEL_ZOO[modelSpec] !== undefined ? modelSpec : 'custom',
+      layoutFingerprint: layout.fingerprint,
+      parameterCount: layout.totalSize,
+    },
+    algorithm: jsonObjectOf(algorithm),
+    dataset: { inputShape: [...data.inputShape], classes: [...data.classes] },
+    workerSlots: maxPeers,
+  }
+
+  const cleanups: Array<() => Promise<void> | void> = [() => trainer.close()]
+  const sink = eventSink(stringFlag(values, 'events-jsonl'), io)
+  cleanups.push(() => sink.close())
+  try {
+    let url = signalUrl
+    if (url === undefined) {
+      const start = platform.startSignalingServer
+      if (start === undefined) {
+        throw new CoreError(
+          'ERR_INVALID_ARGUMENT',
+          'no embedded signaling server in this build: pass --signal <ws-url>',
+        )
+      }
+      const host = stringFlag(values, 'signal-host') ?? '127.0.0.1'
+      const port = numberFlag(values, 'signal-port', 0, { integer: true, min: 0, max: 65535 })
+      const server = await start({ config: { host, port, logLevel: 'warn' } })
+      cleanups.push(() => server.close())
+      url = server.url
+      io.err(`signaling: embedded server at ${url}; other nodes join with:`)
+      io.err(
+        `  longhaul node --signal ${url} --room ${room} --secret ${secret} --data ${dataSpec} --model ${modelSpec} --algo ${stringFlag(values, 'algo') ?? 'olco3'}`,
+      )
+    }
+    const wrtc = await loadNodeWrtc()
+    const peerId = stringFlag(values, 'peer-id')
+    const signaling = new SignalingClient({ url, WebSocket, ...(peerId !== undefined && { peerId }) })
+    const swarm = new Swarm({
+      signaling,
+      room,
+      secret,
+      manifest,
+      createTransport: (remote, initiator) =>
+        new SimplePeerTransport({
+          peerId: remote,
+          initiator,
+          wrtc,
+          iceServers,
+          connectTimeoutMs: timeouts.connectTimeoutMs,
+        }),
+      heartbeatMs: timeouts.heartbeatMs,
+      peerTimeoutMs: timeouts.peerTimeoutMs,
+      connectAttempts: timeouts.connectAttempts,
+      softwareVersion: `longhaul/${LONGHAUL_VERSION}`,
+      capabilities: { compressors: [...COMPRESSOR_NAMES], algorithms: [...ALGORITHM_KINDS] },
+    })
+    const printer = createEventPrinter(io, epochs, timeouts.roundTimeoutMs)
+    const controller = new AbortController()
+    const onSignal = (): void => {
+      io.err('\nleaving the room after this step (press Ctrl-C again to quit at once)...')
+      controller.abort()
+      process.once('SIGINT', () => process.exit(130))
+    }
+    process.once('SIGINT', onSignal)
+    const node = new TrainingNode({
+      model: new TrainerModel(trainer),
+      train,
+      test: dataset.test,
+      epochs,
+      batchSize,
+      seed: seed + (partition?.index ?? 0),
+      algorithm,
+      algorithmSeed: roomSeed(room),
+      swarm,
+      room,
+      roundTimeoutMs: timeouts.roundTimeoutMs,
+      joinTimeoutMs: timeouts.joinTimeoutMs,
+      waitForPeers: {
+        count: numberFlag(values, 'wait-peers', 0, { integer: true, min: 0, max: 1024 }),
+        timeoutMs: numberFlag(values, 'wait-peers-timeout-ms', 60_000, { min: 1 }),
+      },
+      signal: controller.signal,
+      onEvent: (e) => {
+        sink.write(e)
+        printer(e)
+      },
+      ...(fault !== undefined && { fault }),
+    })
+    let summary: NodeSummary
+    try {
+      summary = await node.run()
+    } catch (error) {
+      throw explainFailure(error, url)
+    } finally {
+      process.removeListener('SIGINT', onSignal)
+    }
+    const result = {
+      testAccuracy: roundTo(summary.testAccuracy, 4),
+      rounds: summary.rounds,
+      averagedRounds: summary.averagedRounds,
+      localOnlyRounds: summary.localOnlyRounds,
+      bytesSent: summary.bytesSent,
+      bytesReceived: summary.bytesReceived,
+      peersSeen: summary.peersSeen,
+      seconds: roundTo((performance.now() - started) / 1000, 2),
+      steps: summary.steps,
+      finalStep: summary.finalStep,
+      role: summary.role,
+      slot: summary.slot,
+      rejectedMessages: summary.rejectedMessages,
+      protocolErrors: summary.protocolErrors,
+      backend,
+      ...(summary.catchUpAccuracy !== undefined && { catchUpAccuracy: roundTo(summary.catchUpAccuracy, 4) }),
+    }
+    if (isJson) io.out(JSON.stringify(result))
+    else
+      io.out(
+        `test accuracy ${(result.testAccuracy * 100).toFixed(2)}% after ${epochs} epochs with ${summary.peersSeen} peer(s): ${summary.averagedRounds} averaged / ${summary.localOnlyRounds} local rounds, ${kb(summary.bytesSent)} sent, ${kb(summary.bytesReceived)} received, ${formatDuration(result.seconds)}`,
+      )
+    return summary.isStopped ? 130 : 0
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup()
+      } catch {
+        // Best effort on the way out.
+      }
+    }
+  }
+}
+
+/** One clear line for failures a user can act on (main prints the message). */
+function explainFailure(error: unknown, url: string): unknown {
+  if (!isCoreError(error)) return error
+  switch (error.code) {
+    case 'ERR_CONNECTION_FAILED':
+    case 'ERR_TIMEOUT':
+      return /signaling|join did not complete/.test(error.message)
+        ? new CoreError(error.code, `cannot join through the signaling server at ${url}: ${error.message}`)
+        : error
+    case 'ERR_AUTH_FAILED':
+      return new CoreError(
+        error.code,
+        `admission refused by the signaling server: wrong room secret (${error.message})`,
+      )
+    default:
+      return error
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Real `longhaul node` processes for the integration tests: each one a separate Node
+ * process with its own tfjs (wasm) backend and its own WebRTC stack (@roamhq/wrtc), talking
+ * over loopback through a signaling server started in this process on port 0.
+ *
+ * Events come from `--events-jsonl -` on stdout; the last stdout line is the `--json`
+ * summary. Every spawned process is killed in `killAll` (call it in afterEach).
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { startSignalingServer, type SignalingServer } from '../../../signaling-server/server.ts'
+
+const BIN = fileURLToPath(new URL('../../../bin/longhaul.mjs', import.meta.url))
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+export type Json = Record<string, unknown>
+
+export interface NodeProcess {
+  readonly name: string
+  readonly child: ChildProcessWithoutNullStreams
+  /** Events in arrival order (each has `type` and `t`). */
+  readonly events: Json[]
+  readonly stderr: string[]
+  /** The --json summary (the last stdout line), once printed. */
+  summary: Json | undefined
+  readonly exited: Promise<number | null>
+  /** Wall-clock time (Date.now) each event arrived here. */
+  readonly arrivedAt: number[]
+  ofType(type: string): Json[]
+}
+
+const processes: NodeProcess[] = []
+
+const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
+
+export function startServer(): Promise<SignalingServer> {
+  return startSignalingServer({ config: { host: '127.0.0.1', port: 0 }, logger: QUIET })
+}
+
+function isJson(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Common flags of a small, fast node: shapes, mlp, 1000 samples of its shard, wasm. */
+export function nodeArgs(options: {
+  readonly url: string
+  readonly room: string
+  readonly secret: string
+  readonly name: string
+  readonly partition: string
+  readonly epochs: number
+  readonly extra?: readonly string[]
+}): string[] {
+  return [
+    '--signal',
+    options.url,
+    '--room',
+    options.room,
+    '--secret',
+    options.secret,
+    '--peer-id',
+    options.name,
+    '--data',
+    'shapes',
+    '--partition',
+    options.partition,
+    '--max-train-samples',
+    '1000',
+    '--epochs',
+    String(options.epochs),
+    '--algo',
+    'olco3:H=4,staleness=1,compressor=topk:0.1',
+    '--peer-timeout-ms',
+    '4000',
+    '--heartbeat-ms',
+    '500',
+    '--round-timeout-ms',
+    '4000',
+    '--events-jsonl',
+    '-',
+    '--json',
+    ...(options.extra ?? []),
+  ]
+}
+
+export function spawnNode(name: string, args: readonly string[]): NodeProcess {
+  const child = spawn(process.execPath, [BIN, 'node', ...args], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, LONGHAUL_BACKEND: 'wasm', CI: 'true' },
+    stdio: 'pipe',
+  })
+  const events: Json[] = []
+  const arrivedAt: number[] = []
+  const stderr: string[] = []
+  const node: NodeProcess = {
+    name,
+    child,
+    events,
+    stderr,
+    summary: undefined,
+    arrivedAt,
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    ofType: (type) => events.filter((e) => e.type === type),
+  }
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    let value: unknown
+    try {
+      value = JSON.parse(line)
+    } catch {
+      return
+    }
+    if (!isJson(value)) return
+    if (typeof value.type === 'string') {
+      events.push(value)
+      arrivedAt.push(Date.now())
+    } else {
+      node.summary = value
+    }
+  })
+  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line))
+  processes.push(node)
+  return node
+}
+
+export function killAll(): void {
+  for (const p of processes.splice(0)) {
+    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+  }
+}
+
+export async function waitFor(
+  condition: () => boolean,
+  what: string,
+  nodes: readonly NodeProcess[],
+  timeoutMs = 60_000,
+): Promise<void> {
+  const started = Date.now()
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) {
+      const tails = nodes.map((n) => `${n.name}: ${n.stderr.slice(-8).join(' / ')}`).join('\n')
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${tails}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Waits for a process to exit; fails with its stderr when it takes longer than `timeoutMs`. */
+export async function exitOf(node: NodeProcess, timeoutMs = 90_000): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new Error(
+            `${node.name} did not exit within ${timeoutMs} ms: ${node.stderr.slice(-10).join(' / ')}`,
+          ),
+        ),
+      timeoutMs,
+    )
+  })
+  try {
+    return await Promise.race([node.exited, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+export function num(o: Json | undefined, key: string): number {
+  const v = o?.[key]
+  if (typeof v !== 'number') throw new Error(`${key} is not a number in ${JSON.stringify(o)}`)
+  return v
+}
+
+export function str(o: Json | undefined, key: string): string {
+  const v = o?.[key]
+  if (typeof v !== 'string') throw new Error(`${key} is not a string in ${JSON.stringify(o)}`)
+  return v
+}
+
+export function field(o: Json | undefined, key: string): Json {
+  const v = o?.[key]
+  if (!isJson(v)) throw new Error(`${key} is not an object in ${JSON.stringify(o)}`)
+  return v
+}
