@@ -16,5 +16,9 @@ if (argv[0] === 'signal') {
   // The embedded signaling server of `longhaul node` / `longhaul demo` (core/ may not import it).
   const startSignalingServer = async (options) =>
     (await import('../signaling-server/server.ts')).startSignalingServer(options)
-  process.exitCode = await main(argv, processIo(), { startSignalingServer })
+  const code = await main(argv, processIo(), { startSignalingServer })
+  // Exit once the command is done instead of waiting for native handles (the WebRTC binding,
+  // wasm threads) to wind down on their own: their teardown at process end is where a crash
+  // would turn a finished run into a signal death. Flush stdout first: it carries the summary.
+  process.stdout.write('', () => process.exit(code))
 }

@@ -6,7 +6,7 @@
  * Events come from `--events-jsonl -` on stdout; the last stdout line is the `--json`
  * summary. Every spawned process is killed in `killAll` (call it in afterEach).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { startSignalingServer, type SignalingServer } from '../../../signaling-server/server.ts'
@@ -18,7 +18,7 @@ export type Json = Record<string, unknown>
 
 export interface NodeProcess {
   readonly name: string
-  readonly child: ChildProcessWithoutNullStreams
+  readonly child: ChildProcess
   /** Events in arrival order (each has `type` and `t`). */
   readonly events: Json[]
   readonly stderr: string[]
@@ -84,12 +84,30 @@ export function nodeArgs(options: {
   ]
 }
 
+/** Environment of every node process: the wasm backend (same numbers everywhere), no TTY output. */
+export const NODE_ENV: Readonly<Record<string, string>> = { LONGHAUL_BACKEND: 'wasm', CI: 'true' }
+
+/** `bin/longhaul.mjs` and the `node` subcommand: what to run after the Node executable. */
+export function nodeCommand(args: readonly string[]): string[] {
+  return [BIN, 'node', ...args]
+}
+
 export function spawnNode(name: string, args: readonly string[]): NodeProcess {
-  const child = spawn(process.execPath, [BIN, 'node', ...args], {
+  const child = spawn(process.execPath, nodeCommand(args), {
     cwd: REPO_ROOT,
-    env: { ...process.env, LONGHAUL_BACKEND: 'wasm', CI: 'true' },
+    env: { ...process.env, ...NODE_ENV },
     stdio: 'pipe',
   })
+  return trackNode(name, child)
+}
+
+/**
+ * Reads events, the summary and stderr of a `longhaul node` process started elsewhere (e.g. in a
+ * network namespace by the harness), and kills it in `killAll`. Its stdout and stderr must be pipes.
+ */
+export function trackNode(name: string, child: ChildProcess): NodeProcess {
+  const { stdout, stderr: stderrStream } = child
+  if (stdout === null || stderrStream === null) throw new Error(`${name}: stdout and stderr must be pipes`)
   const events: Json[] = []
   const arrivedAt: number[] = []
   const stderr: string[] = []
@@ -100,10 +118,16 @@ export function spawnNode(name: string, args: readonly string[]): NodeProcess {
     stderr,
     summary: undefined,
     arrivedAt,
-    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    exited: new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        // A signal death (code null) is a crash or a kill: say which, for the failure message.
+        if (code === null) stderr.push(`[harness] ${name} died from signal ${signal ?? 'unknown'}`)
+        resolve(code)
+      }),
+    ),
     ofType: (type) => events.filter((e) => e.type === type),
   }
-  createInterface({ input: child.stdout }).on('line', (line) => {
+  createInterface({ input: stdout }).on('line', (line) => {
     let value: unknown
     try {
       value = JSON.parse(line)
@@ -118,7 +142,7 @@ export function spawnNode(name: string, args: readonly string[]): NodeProcess {
       node.summary = value
     }
   })
-  createInterface({ input: child.stderr }).on('line', (line) => stderr.push(line))
+  createInterface({ input: stderrStream }).on('line', (line) => stderr.push(line))
   processes.push(node)
   return node
 }

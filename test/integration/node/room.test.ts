@@ -215,7 +215,10 @@ describe.sequential('longhaul node (real processes, real WebRTC)', () => {
     await waitFor(() => a.ofType('joined').length > 0, 'the founder to join', [a])
     const b = start(r, 'node-nan', '1/3', 2, ['--inject-fault', 'nan-delta@round2', ...timeout])
     const c = start(r, 'node-lay', '2/3', 2, ['--inject-fault', 'wrong-layout-delta@round3', ...timeout])
-    expect(await Promise.all([a, b, c].map((n) => exitOf(n)))).toEqual([0, 0, 0])
+    const codes = await Promise.all([a, b, c].map((n) => exitOf(n)))
+    expect(codes, [a, b, c].map((n) => `${n.name}: ${n.stderr.slice(-5).join(' / ')}`).join('\n')).toEqual([
+      0, 0, 0,
+    ])
     for (const receiver of [a, c]) {
       const rejected = receiver.ofType('message-rejected').filter((e) => e.peer === 'node-nan')
       expect(rejected, receiver.name).toHaveLength(1)
