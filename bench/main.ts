@@ -11,6 +11,10 @@ const SUITES: Readonly<Record<string, { summary: string; run(args: string[]): Pr
     summary: 'signaling server load: clients held, join-to-peer-list latency, memory per connection',
     run: async (a) => (await import('./signaling.ts')).benchSignaling(a),
   },
+  algorithms: {
+    summary: 'distributed algorithms on the simulator: accuracy, bytes, time on lan/wan/intercontinental',
+    run: async (a) => (await import('./algorithms.ts')).benchAlgorithms(a),
+  },
   compress: {
     summary: 'compressors: encode/decode time vs a plain copy, wire bytes',
     run: async (a) => (await import('./compress.ts')).benchCompress(a),

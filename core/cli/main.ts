@@ -20,6 +20,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'list tensor backends, why each is or is not usable, and probe throughput',
     run: async (args, io) => (await import('./doctor.ts')).runDoctor(args, io),
   },
+  sim: {
+    summary: 'simulate many workers on a virtual clock: algorithms, networks, stragglers',
+    run: async (args, io) => (await import('./sim.ts')).runSimCommand(args, io),
+  },
   node: {
     summary: 'join a training room and train with its peers over WebRTC',
     run: async (args, io, platform) => (await import('./node.ts')).runNodeCommand(args, io, platform),
