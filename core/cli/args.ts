@@ -7,6 +7,19 @@ import { CoreError } from '../errors.ts'
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>
 
+/** Shorthand flags that set one option of `--algo` (`longhaul node` and `longhaul sim`). */
+export const ALGORITHM_OPTION_FLAGS: OptionSpec = {
+  H: { type: 'string' },
+  staleness: { type: 'string' },
+  compress: { type: 'string' },
+  peers: { type: 'string' },
+  overlap: { type: 'string' },
+  tau: { type: 'string' },
+  alpha: { type: 'string' },
+  beta: { type: 'string' },
+  warmup: { type: 'string' },
+}
+
 export interface ParsedArgs {
   readonly values: Record<string, string | boolean | undefined>
   readonly positionals: string[]

@@ -29,7 +29,14 @@ import { MODEL_ZOO } from '../tensor/models.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/chunked-transport.ts'
 import { SimplePeerTransport } from '../transport/simple-peer-transport.ts'
 import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
-import { booleanFlag, numberFlag, parseCommandArgs, stringFlag, type OptionSpec } from './args.ts'
+import {
+  ALGORITHM_OPTION_FLAGS,
+  booleanFlag,
+  numberFlag,
+  parseCommandArgs,
+  stringFlag,
+  type OptionSpec,
+} from './args.ts'
 import type { CliIo } from './io.ts'
 import { LONGHAUL_VERSION } from './main.ts'
 import { limitSamples, roundTo, setupTrainer } from './model-setup.ts'
@@ -69,15 +76,7 @@ const OPTIONS: OptionSpec = {
   data: { type: 'string' },
   model: { type: 'string' },
   algo: { type: 'string' },
-  H: { type: 'string' },
-  staleness: { type: 'string' },
-  compress: { type: 'string' },
-  peers: { type: 'string' },
-  overlap: { type: 'string' },
-  tau: { type: 'string' },
-  alpha: { type: 'string' },
-  beta: { type: 'string' },
-  warmup: { type: 'string' },
+  ...ALGORITHM_OPTION_FLAGS,
   epochs: { type: 'string' },
   batch: { type: 'string' },
   lr: { type: 'string' },

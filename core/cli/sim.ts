@@ -22,22 +22,21 @@ import type { SgpDelivery } from '../sim/simulator.ts'
 import { MODEL_ZOO, zooModel } from '../tensor/models.ts'
 import { requiredTrainingKernels } from '../tensor/training-kernels.ts'
 import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
-import { booleanFlag, numberFlag, parseCommandArgs, stringFlag, type OptionSpec } from './args.ts'
+import {
+  ALGORITHM_OPTION_FLAGS,
+  booleanFlag,
+  numberFlag,
+  parseCommandArgs,
+  stringFlag,
+  type OptionSpec,
+} from './args.ts'
 import type { CliIo } from './io.ts'
 import { formatDuration, progressBar } from './progress.ts'
 
 const OPTIONS: OptionSpec = {
   workers: { type: 'string' },
   algo: { type: 'string' },
-  H: { type: 'string' },
-  staleness: { type: 'string' },
-  compress: { type: 'string' },
-  peers: { type: 'string' },
-  overlap: { type: 'string' },
-  tau: { type: 'string' },
-  alpha: { type: 'string' },
-  beta: { type: 'string' },
-  warmup: { type: 'string' },
+  ...ALGORITHM_OPTION_FLAGS,
   net: { type: 'string' },
   'rtt-ms': { type: 'string' },
   'bandwidth-mbit': { type: 'string' },
