@@ -197,7 +197,10 @@ describe
     it('goes on without a node killed mid-training: the survivors notice, average on and finish', async () => {
       await withTopology(SHAPE, async (topology) => {
         const signal = await startSignalingServer(topology)
-        const { start } = startNodes(topology, signal.url, 2)
+        // Four epochs, not two: on a loaded CI machine the first full round can come late, and the
+        // survivors need rounds left after the kill to show that they average on (CI once saw a
+        // survivor finish its last round before it could average again with two epochs).
+        const { start } = startNodes(topology, signal.url, 4)
         const a = start(0, ['--wait-peers', '2'])
         await waitFor(() => a.ofType('joined').length > 0, 'the founder to join', [a], 30_000)
         const b = start(1)
@@ -231,15 +234,16 @@ describe
           // slack covers a training step holding the survivor's event loop (seconds, seen here).
           expect(noticedAfterMs, survivor.name).toBeLessThanOrEqual(PEER_TIMEOUT_MS + NOTICE_SLACK_MS)
         }
-        expect(await exitOf(a, 90_000)).toBe(0)
-        expect(await exitOf(b, 90_000)).toBe(0)
+        expect(await exitOf(a, 120_000)).toBe(0)
+        expect(await exitOf(b, 120_000)).toBe(0)
         const leftAt = (n: NodeProcess): number => num(n.events[leftIndex(n)], 't')
         for (const survivor of survivors) {
           const after = survivor.ofType('round').filter((e) => num(e, 't') > leftAt(survivor))
           // The survivors keep averaging with each other, and no round waits for the dead peer.
+          const outcomes = after.map((e) => String(field(e, 'outcome').kind)).join(',')
           expect(
             after.some((e) => field(e, 'outcome').kind === 'averaged'),
-            survivor.name,
+            `${survivor.name}: rounds after the leave: [${outcomes}]`,
           ).toBe(true)
           expect(
             after.every((e) => num(e, 'waitedMs') <= ROUND_TIMEOUT_MS + 500),
@@ -250,5 +254,5 @@ describe
         }
         console.log(`[shaped-room] SIGKILL of ${c.name} noticed after: ${noticed.join(', ')}`)
       })
-    }, 150_000)
+    }, 220_000)
   })
