@@ -141,6 +141,17 @@ export type NodeEvent = { readonly t: number } & (
     }
   | { readonly type: 'peers'; readonly round: number; readonly peers: readonly PeerMetrics[] }
   | {
+      /**
+       * This node's part of the communication graph in one round, for the topology view:
+       * the slots it sent its contribution to and the slots whose contribution it used.
+       */
+      readonly type: 'topology'
+      readonly round: number
+      readonly slot: number
+      readonly sentTo: readonly number[]
+      readonly receivedFrom: readonly number[]
+    }
+  | {
       readonly type: 'epoch'
       readonly epoch: number
       readonly epochs: number
