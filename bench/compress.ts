@@ -1,24 +1,35 @@
 /**
- * `npm run bench -- compress [--quick]`
+ * `npm run bench -- compress [--quick] [--scalar]`
  *
- * For d = 1M and 10M float32 (1M only with --quick): median time of compress+encode
- * (`compress`) and decode+decompress (`decompress` into a preallocated buffer) per compressor,
- * each next to the median time of a plain `Float32Array.set` copy of the same buffer, measured
- * interleaved in the same repetitions so machine noise hits both alike. Also wire bytes,
- * compression ratio (4d / wire bytes), whether the payload buffer was reused on every call
- * and how many typed arrays of d/8 or more elements were allocated per timed call (the
- * constructors are wrapped to count; the target is 0). "met?" uses the medians; the
- * best-rep ratio (fastest rep over fastest copy) is printed too because on a shared, busy
- * machine the longer operations are preempted more often than a sub-millisecond copy. Targets (both directions, as multiples of the copy): int8, fp16, sign <= 4x;
- * topk:0.01 <= 15x; qsgd <= 8x. Rows without a target are reported for reference.
+ * For d = 1M and 10M float32 (1M only with --quick): time of compress+encode (`compress`) and
+ * decode+decompress (`decompress` of a received copy of the payload, as a peer gets it, into a
+ * preallocated buffer) per compressor, each next to a plain `Float32Array.set` copy of the same
+ * buffer timed right before it in the same repetition (copy, compress, copy, decompress), so
+ * machine noise hits both alike. Ratios are per repetition, then the median.
+ *
+ * Two clocks: CPU time of this process (`process.cpuUsage`), which leaves out the time spent
+ * waiting for a core on a shared, loaded machine, and wall-clock time. "met?" uses the CPU-time
+ * ratios; the wall-clock ratios are printed too (on an idle machine the two agree).
+ * Targets (both directions, as multiples of the copy): int8, fp16, sign <= 4x; topk:0.01 <= 15x;
+ * qsgd <= 8x. Rows without a target are reported for reference.
+ *
+ * Also: the hot-loop path (`kernelPath`: wasm-simd or scalar), wire bytes, compression ratio
+ * (4d / wire bytes), whether the payload buffer was reused on every call and how many typed
+ * arrays of d/8 or more elements were allocated per call after warm-up (the constructors are
+ * wrapped to count; the target is 0). `--scalar` adds rows for the scalar reference path of the
+ * compressors that have a WebAssembly SIMD kernel.
  *
  * Input: a seeded normal vector (deltas look roughly like that). PowerSGD runs on a layout of
  * 1000 x 1000 matrices (d / 1M of them), every other compressor on one flat tensor of size d.
  */
 import type { Compressor } from '../core/compress/compressor.ts'
+import { Float16Compressor } from '../core/compress/float16.ts'
+import { Int8BlockwiseCompressor } from '../core/compress/int8-blockwise.ts'
 import { Xoshiro128 } from '../core/compress/prng.ts'
-import { createCompressor } from '../core/compress/registry.ts'
-import { buildLayout } from '../core/tensor/param-layout.ts'
+import { QsgdCompressor } from '../core/compress/qsgd.ts'
+import { createCompressor, parseCompressorSpec } from '../core/compress/registry.ts'
+import { ScaledSignCompressor } from '../core/compress/scaled-sign.ts'
+import { buildLayout, type ParamLayout } from '../core/tensor/param-layout.ts'
 import { markdownTable, median } from './table.ts'
 
 const SPECS = ['none', 'fp16', 'int8', 'sign', 'topk:0.01', 'randk:0.01', 'qsgd:127', 'qsgd:7', 'powersgd:4']
@@ -29,6 +40,23 @@ function targetFor(spec: string): number | undefined {
   if (spec === 'topk:0.01') return 15
   if (spec.startsWith('qsgd:')) return 8
   return undefined
+}
+
+/** The scalar reference of a compressor that has a WebAssembly kernel; undefined for the rest. */
+function createScalar(spec: string, layout: ParamLayout): Compressor | undefined {
+  const config = parseCompressorSpec(spec)
+  switch (config.name) {
+    case 'fp16':
+      return new Float16Compressor({ layout, kernels: 'scalar' })
+    case 'sign':
+      return new ScaledSignCompressor({ layout, kernels: 'scalar' })
+    case 'int8':
+      return new Int8BlockwiseCompressor({ layout, blockSize: config.blockSize, kernels: 'scalar' })
+    case 'qsgd':
+      return new QsgdCompressor({ layout, levels: config.levels, kernels: 'scalar' })
+    default:
+      return undefined
+  }
 }
 
 function normalVector(d: number, seed: number): Float32Array {
@@ -48,11 +76,28 @@ interface Measured {
   compressMs: number
   decompressMs: number
   copyMs: number
-  bestCompressRatio: number
-  bestDecompressRatio: number
+  /** Medians over repetitions of (op / copy in the same repetition), CPU time. */
+  compressRatio: number
+  decompressRatio: number
+  /** The same with wall-clock time. */
+  wallCompressRatio: number
+  wallDecompressRatio: number
   wireBytes: number
   isReused: boolean
-  largeAllocations: number
+}
+
+/** CPU time of this process in ms (user + system). */
+function cpuMs(): number {
+  const usage = process.cpuUsage()
+  return (usage.user + usage.system) / 1000
+}
+
+/** Runs `op` and returns [CPU ms, wall ms]. */
+function timed(op: () => void): [number, number] {
+  const wall = performance.now()
+  const cpu = cpuMs()
+  op()
+  return [cpuMs() - cpu, performance.now() - wall]
 }
 
 const TYPED_ARRAY_NAMES = [
@@ -98,78 +143,118 @@ function measure(
   warmups: number,
   reps: number,
 ): Measured {
-  const copyTimes: number[] = []
-  const compressTimes: number[] = []
-  const decompressTimes: number[] = []
+  const times = { copy: [] as number[], compress: [] as number[], decompress: [] as number[] }
+  const ratios = { compress: [] as number[], decompress: [] as number[] }
+  const wallRatios = { compress: [] as number[], decompress: [] as number[] }
   let firstBuffer: ArrayBufferLike | undefined
   let isReused = true
   let wireBytes = 0
+  // A receiver decodes bytes that arrived in a network frame, not the sender's own buffer.
+  let received = new Uint8Array(0)
   for (let rep = 0; rep < warmups + reps; rep++) {
     const context = { seed: 12345, round: rep, senderIndex: 0 }
-    const t0 = performance.now()
-    copyTarget.set(input)
-    const t1 = performance.now()
-    const payload = compressor.compress(input, context)
-    const t2 = performance.now()
-    compressor.decompress(payload, out, context)
-    const t3 = performance.now()
+    let payload: Uint8Array = new Uint8Array(0)
+    const [copyCpu, copyWall] = timed(() => copyTarget.set(input))
+    const [compressCpu, compressWall] = timed(() => {
+      payload = compressor.compress(input, context)
+    })
+    if (received.length < payload.length) received = new Uint8Array(payload.length)
+    const frame = received.subarray(0, payload.length)
+    frame.set(payload)
+    const [copy2Cpu, copy2Wall] = timed(() => copyTarget.set(input))
+    const [decompressCpu, decompressWall] = timed(() => compressor.decompress(frame, out, context))
     wireBytes = payload.length
     if (rep < warmups) {
       firstBuffer = payload.buffer
       continue
     }
     if (payload.buffer !== firstBuffer) isReused = false
-    copyTimes.push(t1 - t0)
-    compressTimes.push(t2 - t1)
-    decompressTimes.push(t3 - t2)
+    times.copy.push(copyCpu, copy2Cpu)
+    times.compress.push(compressCpu)
+    times.decompress.push(decompressCpu)
+    ratios.compress.push(compressCpu / copyCpu)
+    ratios.decompress.push(decompressCpu / copy2Cpu)
+    wallRatios.compress.push(compressWall / copyWall)
+    wallRatios.decompress.push(decompressWall / copy2Wall)
   }
-  // Allocation count in separate calls: the wrapped constructors make V8 deoptimise code
-  // that uses them, so they must not be in place while timing.
-  const allocationCalls = 2
+  return {
+    compressMs: median(times.compress),
+    decompressMs: median(times.decompress),
+    copyMs: median(times.copy),
+    compressRatio: median(ratios.compress),
+    decompressRatio: median(ratios.decompress),
+    wallCompressRatio: median(wallRatios.compress),
+    wallDecompressRatio: median(wallRatios.decompress),
+    wireBytes,
+    isReused,
+  }
+}
+
+/**
+ * Typed arrays of d/8+ elements allocated per compress+decompress call after a warm-up call.
+ * Run after all timing: the wrapped constructors make V8 deoptimise code that uses them (and
+ * it stays slower afterwards), so they must never be in place before a timed row.
+ */
+function countLargeAllocations(compressor: Compressor, input: Float32Array, out: Float32Array): number {
+  const calls = 2
+  const run = (round: number): void => {
+    const context = { seed: 12345, round, senderIndex: 0 }
+    compressor.decompress(compressor.compress(input, context), out, context)
+  }
+  run(0)
   const watch = watchAllocations(Math.floor(input.length / 8))
   try {
-    for (let call = 0; call < allocationCalls; call++) {
-      const context = { seed: 12345, round: warmups + reps + call, senderIndex: 0 }
-      compressor.decompress(compressor.compress(input, context), out, context)
-    }
+    for (let call = 1; call <= calls; call++) run(call)
   } finally {
     watch.restore()
   }
-  const bestCopy = Math.min(...copyTimes)
-  return {
-    compressMs: median(compressTimes),
-    decompressMs: median(decompressTimes),
-    copyMs: median(copyTimes),
-    bestCompressRatio: Math.min(...compressTimes) / bestCopy,
-    bestDecompressRatio: Math.min(...decompressTimes) / bestCopy,
-    wireBytes,
-    isReused,
-    largeAllocations: watch.count() / allocationCalls,
+  return watch.count() / calls
+}
+
+interface Run {
+  readonly spec: string
+  readonly layout: ParamLayout
+  readonly create: () => Compressor | undefined
+}
+
+/** Every row to measure at size d: the registry's compressor, and with --scalar the reference. */
+function runsFor(d: number, withScalar: boolean): Run[] {
+  const flat = buildLayout([{ name: 'delta', shape: [d] }])
+  const matrices = buildLayout(
+    Array.from({ length: Math.max(1, Math.round(d / 1_000_000)) }, (_, i) => ({
+      name: `w${i}`,
+      shape: [1000, 1000],
+    })),
+  )
+  const runs: Run[] = []
+  for (const spec of SPECS) {
+    const layout = spec.startsWith('powersgd') ? matrices : flat
+    runs.push({ spec, layout, create: () => createCompressor(spec, layout) })
+    if (withScalar && createScalar(spec, layout) !== undefined) {
+      runs.push({ spec, layout, create: () => createScalar(spec, layout) })
+    }
   }
+  return runs
 }
 
 export async function benchCompress(args: string[]): Promise<void> {
   const isQuick = args.includes('--quick')
+  const withScalar = args.includes('--scalar')
   const sizes = isQuick ? [1_000_000] : [1_000_000, 10_000_000]
-  console.log(`# compress benchmark${isQuick ? ' (--quick)' : ''}: median of timed reps after warm-up\n`)
-  const rows: Array<Array<string | number>> = []
+  console.log(
+    `# compress benchmark${isQuick ? ' (--quick)' : ''}: medians over timed repetitions after warm-up; ` +
+      'ratios to the copy in CPU time ("met?") and wall-clock time\n',
+  )
+  const rows: Array<{ cells: Array<string | number>; d: number; run: Run; isReused: boolean }> = []
   for (const d of sizes) {
     const warmups = isQuick ? 2 : 3
-    const reps = isQuick ? 5 : d > 1_000_000 ? 5 : 11
+    const reps = isQuick ? 7 : d > 1_000_000 ? 9 : 21
     const input = normalVector(d, d)
     const copyTarget = new Float32Array(d)
     const out = new Float32Array(d)
-    const flat = buildLayout([{ name: 'delta', shape: [d] }])
-    const matrices = buildLayout(
-      Array.from({ length: Math.max(1, Math.round(d / 1_000_000)) }, (_, i) => ({
-        name: `w${i}`,
-        shape: [1000, 1000],
-      })),
-    )
-    for (const spec of SPECS) {
-      const layout = spec.startsWith('powersgd') ? matrices : flat
-      const n = layout.totalSize
-      const compressor = createCompressor(spec, layout)
+    for (const run of runsFor(d, withScalar)) {
+      const compressor = run.create()!
+      const n = run.layout.totalSize
       const m = measure(
         compressor,
         input.subarray(0, n),
@@ -178,25 +263,36 @@ export async function benchCompress(args: string[]): Promise<void> {
         warmups,
         reps,
       )
-      const up = m.compressMs / m.copyMs
-      const down = m.decompressMs / m.copyMs
-      const target = targetFor(spec)
-      const isMet = target === undefined ? '-' : up <= target && down <= target ? 'yes' : 'NO'
-      rows.push([
-        spec,
+      const target = targetFor(run.spec)
+      const isMet =
+        target === undefined ? '-' : m.compressRatio <= target && m.decompressRatio <= target ? 'yes' : 'NO'
+      const cells = [
+        run.spec,
+        (compressor as { kernelPath?: string }).kernelPath ?? 'scalar',
         n === d ? `${d / 1_000_000}M` : `${n}`,
         m.compressMs.toFixed(2),
         m.decompressMs.toFixed(2),
         m.copyMs.toFixed(3),
-        `${up.toFixed(1)}x / ${down.toFixed(1)}x`,
-        m.wireBytes,
-        ((4 * n) / m.wireBytes).toFixed(1),
+        `${m.compressRatio.toFixed(1)}x / ${m.decompressRatio.toFixed(1)}x`,
         target === undefined ? '-' : `<= ${target}x`,
         isMet,
-        `${m.bestCompressRatio.toFixed(1)}x / ${m.bestDecompressRatio.toFixed(1)}x`,
-        `${m.isReused ? 'yes' : 'NO'}, ${m.largeAllocations}`,
-      ])
+        `${m.wallCompressRatio.toFixed(1)}x / ${m.wallDecompressRatio.toFixed(1)}x`,
+        m.wireBytes,
+        ((4 * n) / m.wireBytes).toFixed(1),
+      ]
+      rows.push({ cells, d, run, isReused: m.isReused })
       // Let the event loop breathe between rows (and the GC collect the previous instance).
+      await new Promise((resolve) => setTimeout(resolve, 0))
+    }
+  }
+  // Allocation counts only after every timed row (see countLargeAllocations).
+  for (const d of sizes) {
+    const input = normalVector(d, d)
+    const out = new Float32Array(d)
+    for (const row of rows.filter((r) => r.d === d)) {
+      const n = row.run.layout.totalSize
+      const allocations = countLargeAllocations(row.run.create()!, input.subarray(0, n), out.subarray(0, n))
+      row.cells.push(`${row.isReused ? 'yes' : 'NO'}, ${allocations}`)
       await new Promise((resolve) => setTimeout(resolve, 0))
     }
   }
@@ -204,19 +300,20 @@ export async function benchCompress(args: string[]): Promise<void> {
     markdownTable(
       [
         'compressor',
+        'path',
         'd',
-        'compress+encode ms',
-        'decode+decompress ms',
-        'copy ms',
-        'ratio to copy (enc / dec)',
-        'wire bytes',
-        'compression ratio',
+        'compress+encode ms (CPU)',
+        'decode+decompress ms (CPU)',
+        'copy ms (CPU)',
+        'ratio to copy, CPU (enc / dec)',
         'target',
         'met?',
-        'best-rep ratio (enc / dec)',
+        'ratio to copy, wall (enc / dec)',
+        'wire bytes',
+        'compression ratio',
         'payload reused, d/8+ allocs per call',
       ],
-      rows,
+      rows.map((r) => r.cells),
     ),
   )
 }

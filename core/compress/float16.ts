@@ -12,10 +12,20 @@
  * below 2^-24 round to (signed) zero, subnormals are exact to binary16 precision. Payloads
  * holding Infinity or NaN patterns (exponent 31) are rejected on decode.
  *
- * Decoding is one lookup in a 65 536-entry float32 table (256 KiB, built once per process).
+ * Hot loops: a WebAssembly SIMD kernel (kernels/float16.wat) where the runtime has one, this
+ * file's scalar loops otherwise; both give the same bits, the scalar code is the reference.
+ * The scalar decode is one lookup in a 65 536-entry float32 table (256 KiB, built on first use);
+ * the kernel computes the same bits arithmetically.
  */
+import type { CoreError } from '../errors.ts'
 import type { ParamLayout } from '../tensor/param-layout.ts'
 import type { CompressContext, Compressor } from './compressor.ts'
+import {
+  createKernelWorkspace,
+  type KernelChoice,
+  type KernelPath,
+  type KernelWorkspace,
+} from './kernels/wasm-kernel.ts'
 import {
   COMPRESSOR_WIRE_IDS,
   HEADER_BYTES,
@@ -26,7 +36,6 @@ import {
   checkInputSize,
   checkOutputSize,
   expectLength,
-  firstNonFinite,
   nonFiniteError,
   readHeader,
   requireLittleEndian,
@@ -94,6 +103,16 @@ function encodeHalf(u: number): number {
 
 export interface Float16CompressorOptions {
   readonly layout: ParamLayout
+  /** Hot-loop implementation; default 'auto' (WebAssembly SIMD where available). */
+  readonly kernels?: KernelChoice
+}
+
+/** kernels/float16.wat; offsets are bytes in the workspace memory. */
+interface Float16Kernel {
+  /** Returns 1 when some entry is NaN or ±Infinity. */
+  encode(src: number, dst: number, n: number): number
+  /** Returns 1 when some entry holds an Infinity/NaN pattern. */
+  decode(src: number, dst: number, n: number): number
 }
 
 /** Half-precision transport: 2x smaller than float32, relative error <= 2^-11 in range. */
@@ -103,23 +122,38 @@ export class Float16Compressor implements Compressor {
   readonly layout: ParamLayout
   readonly isLossless = false
   readonly isUnbiased = false
+  readonly kernelPath: KernelPath
   lastPayloadBytes = 0
   private readonly payload: Uint8Array
   private readonly payloadHalves: Uint16Array
-  private readonly table = getDecodeTable()
+  private readonly workspace: KernelWorkspace<Float16Kernel> | undefined
+  private table: Float32Array | undefined
   private readonly aligner = new PayloadAligner()
 
   constructor(options: Float16CompressorOptions) {
     requireLittleEndian()
     this.layout = options.layout
     const d = options.layout.totalSize
-    this.payload = new Uint8Array(HEADER_BYTES + 2 * d)
-    this.payloadHalves = new Uint16Array(this.payload.buffer, HEADER_BYTES, d)
+    const payloadBytes = HEADER_BYTES + 2 * d
+    this.workspace = createKernelWorkspace('float16', options.kernels ?? 'auto', d, payloadBytes)
+    this.kernelPath = this.workspace === undefined ? 'scalar' : 'wasm-simd'
+    this.payload = this.workspace?.sent ?? new Uint8Array(payloadBytes)
+    this.payloadHalves = new Uint16Array(this.payload.buffer, this.payload.byteOffset + HEADER_BYTES, d)
   }
 
   compress(values: Float32Array, _context: CompressContext): Uint8Array {
     checkInputSize(this.spec, this.layout, values)
     const d = values.length
+    const workspace = this.workspace
+    if (workspace !== undefined) {
+      workspace.loadValues(values)
+      if (workspace.kernel.encode(workspace.valuesOffset, workspace.sentOffset + HEADER_BYTES, d) !== 0) {
+        throw nonFiniteError(this.spec, values)
+      }
+      writeHeader(this.payload, this.wireId, d)
+      this.lastPayloadBytes = this.payload.length
+      return this.payload
+    }
     const bits = bitsOf(values)
     for (let start = 0; start < d; start += KERNEL_CHUNK) {
       if (!encodeHalves(bits, this.payloadHalves, start, Math.min(d, start + KERNEL_CHUNK))) {
@@ -136,18 +170,34 @@ export class Float16Compressor implements Compressor {
     const d = out.length
     readHeader(payload, this.spec, this.wireId, d, HEADER_BYTES)
     expectLength(payload, this.spec, HEADER_BYTES + 2 * d)
+    const workspace = this.workspace
+    if (workspace !== undefined) {
+      const at = workspace.loadPayload(payload)
+      if (workspace.kernel.decode(at + HEADER_BYTES, workspace.valuesOffset, d) !== 0) {
+        throw infinityPattern(this.spec, payload)
+      }
+      out.set(workspace.values)
+      return
+    }
     const aligned = this.aligner.align(payload)
     const halves = new Uint16Array(aligned.buffer, aligned.byteOffset + HEADER_BYTES, d)
+    this.table ??= getDecodeTable()
     // (h & 0x7fff) + 0x400 reaches bit 15 exactly for exponent 31 (Infinity/NaN patterns).
     let check = 0
     for (let start = 0; start < d; start += KERNEL_CHUNK) {
       check |= decodeHalves(halves, out, this.table, start, Math.min(d, start + KERNEL_CHUNK))
     }
-    if ((check & 0x8000) !== 0) {
-      const at = firstNonFinite(out)
-      throw badMessage(this.spec, `entry ${at} holds an Infinity/NaN binary16 pattern`)
-    }
+    if ((check & 0x8000) !== 0) throw infinityPattern(this.spec, payload)
   }
+}
+
+/** The error for a payload holding an exponent-31 (Infinity/NaN) pattern, naming the first. */
+function infinityPattern(spec: string, payload: Uint8Array): CoreError {
+  let at = 0
+  for (let i = HEADER_BYTES + 1; i < payload.length; i += 2, at++) {
+    if ((payload[i]! & 0x7c) === 0x7c) break
+  }
+  return badMessage(spec, `entry ${at} holds an Infinity/NaN binary16 pattern`)
 }
 
 /** Encodes entries [start, end); false when one of them is NaN or Infinity. */

@@ -27,10 +27,21 @@
  *   16   codes: ceil(d · b / 8) bytes; entry j's code at bit (j · b) mod 8 of byte (j · b) >> 3
  *        (LSB first; b = 16 as a u16); levels must be ≤ s, unused trailing bits 0
  * Total: 16 + ceil(d · b / 8) bytes.
+ *
+ * Hot loops: a WebAssembly SIMD kernel (kernels/qsgd.wat) where the runtime has one, this
+ * file's scalar loops otherwise; both give the same codes for the same (seed, round, sender)
+ * (the counter hash is stateless, so four lanes compute it as one would), the scalar code is the
+ * reference. A payload with another level count than this instance's is decoded by the scalar loops.
  */
 import { CoreError } from '../errors.ts'
 import type { ParamLayout } from '../tensor/param-layout.ts'
 import type { CompressContext, Compressor } from './compressor.ts'
+import {
+  createKernelWorkspace,
+  type KernelChoice,
+  type KernelPath,
+  type KernelWorkspace,
+} from './kernels/wasm-kernel.ts'
 import { PRNG_STREAMS, Xoshiro128 } from './prng.ts'
 import {
   COMPRESSOR_WIRE_IDS,
@@ -72,6 +83,24 @@ export interface QsgdCompressorOptions {
   readonly layout: ParamLayout
   /** Quantisation levels s in [1, 32767]. More levels: less variance, more bits. */
   readonly levels: number
+  /** Hot-loop implementation; default 'auto' (WebAssembly SIMD where available). */
+  readonly kernels?: KernelChoice
+}
+
+/** kernels/qsgd.wat; offsets are bytes in the workspace memory. */
+interface QsgdKernel {
+  sumOfSquares(src: number, n: number): number
+  encode(
+    src: number,
+    dst: number,
+    n: number,
+    inverseUnit: number,
+    key: number,
+    levels: number,
+    b: number,
+  ): void
+  /** Returns the largest level seen. */
+  decode(src: number, dst: number, n: number, unit: number, b: number): number
 }
 
 /** Stochastic quantisation to s levels of ‖p‖₂ / s; unbiased. */
@@ -83,8 +112,10 @@ export class QsgdCompressor implements Compressor {
   readonly isUnbiased = true
   readonly levels: number
   readonly bitsPerEntry: number
+  readonly kernelPath: KernelPath
   lastPayloadBytes = 0
   private readonly payload: Uint8Array
+  private readonly workspace: KernelWorkspace<QsgdKernel> | undefined
   /** [+unit, -unit], indexed by the sign bit: a branch-free decode. */
   private readonly signedUnit = new Float64Array(2)
 
@@ -101,7 +132,11 @@ export class QsgdCompressor implements Compressor {
     this.bitsPerEntry = qsgdBitsPerEntry(levels)
     this.spec = `qsgd:${levels}`
     this.layout = options.layout
-    this.payload = new Uint8Array(CODES_OFFSET + codeBytes(options.layout.totalSize, this.bitsPerEntry))
+    const d = options.layout.totalSize
+    const payloadBytes = CODES_OFFSET + codeBytes(d, this.bitsPerEntry)
+    this.workspace = createKernelWorkspace('qsgd', options.kernels ?? 'auto', d, payloadBytes)
+    this.kernelPath = this.workspace === undefined ? 'scalar' : 'wasm-simd'
+    this.payload = this.workspace?.sent ?? new Uint8Array(payloadBytes)
   }
 
   compress(values: Float32Array, context: CompressContext): Uint8Array {
@@ -109,11 +144,17 @@ export class QsgdCompressor implements Compressor {
     checkContext(this.spec, context)
     const d = values.length
     const s = this.levels
+    const workspace = this.workspace
     // Σ p² over float32 inputs cannot overflow a double, so a non-finite sum means a
     // non-finite input: the finiteness check is free.
     let sum = 0
-    for (let start = 0; start < d; start += KERNEL_CHUNK) {
-      sum += sumOfSquares(values, start, Math.min(d, start + KERNEL_CHUNK))
+    if (workspace !== undefined) {
+      workspace.loadValues(values)
+      sum = workspace.kernel.sumOfSquares(workspace.valuesOffset, d)
+    } else {
+      for (let start = 0; start < d; start += KERNEL_CHUNK) {
+        sum += sumOfSquares(values, start, Math.min(d, start + KERNEL_CHUNK))
+      }
     }
     if (!Number.isFinite(sum)) throw nonFiniteError(this.spec, values)
     const norm = Math.sqrt(sum)
@@ -126,20 +167,16 @@ export class QsgdCompressor implements Compressor {
     const key =
       new Xoshiro128(PRNG_STREAMS.qsgd, context.seed, context.round, context.senderIndex ?? 0).nextU32() | 0
     const out = this.payload
-    const bits = bitsOf(values)
-    // KERNEL_CHUNK is a multiple of 8, so every chunk starts on a byte boundary.
-    for (let start = 0; start < d; start += KERNEL_CHUNK) {
-      encodeCodes(
-        values,
-        bits,
-        out,
-        inverseUnit,
-        key,
-        s,
-        this.bitsPerEntry,
-        start,
-        Math.min(d, start + KERNEL_CHUNK),
-      )
+    const b = this.bitsPerEntry
+    if (workspace !== undefined) {
+      const { valuesOffset, sentOffset } = workspace
+      workspace.kernel.encode(valuesOffset, sentOffset + CODES_OFFSET, d, inverseUnit, key, s, b)
+    } else {
+      const bits = bitsOf(values)
+      // KERNEL_CHUNK is a multiple of 8, so every chunk starts on a byte boundary.
+      for (let start = 0; start < d; start += KERNEL_CHUNK) {
+        encodeCodes(values, bits, out, inverseUnit, key, s, b, start, Math.min(d, start + KERNEL_CHUNK))
+      }
     }
     writeHeader(out, this.wireId, d)
     setF32(out, HEADER_BYTES, unit)
@@ -165,12 +202,19 @@ export class QsgdCompressor implements Compressor {
     if (usedBits !== 0 && payload[payload.length - 1]! >>> usedBits !== 0) {
       throw badMessage(this.spec, 'padding bits of the last byte are not zero')
     }
-    this.signedUnit[0] = unit
-    this.signedUnit[1] = -unit
     let maxLevel = 0
-    for (let start = 0; start < d; start += KERNEL_CHUNK) {
-      const end = Math.min(d, start + KERNEL_CHUNK)
-      maxLevel = Math.max(maxLevel, decodeCodes(payload, out, this.signedUnit, b, start, end))
+    const workspace = this.workspace
+    if (workspace !== undefined && b === this.bitsPerEntry) {
+      const at = workspace.loadPayload(payload)
+      maxLevel = workspace.kernel.decode(at + CODES_OFFSET, workspace.valuesOffset, d, unit, b)
+      if (maxLevel <= s) out.set(workspace.values)
+    } else {
+      this.signedUnit[0] = unit
+      this.signedUnit[1] = -unit
+      for (let start = 0; start < d; start += KERNEL_CHUNK) {
+        const end = Math.min(d, start + KERNEL_CHUNK)
+        maxLevel = Math.max(maxLevel, decodeCodes(payload, out, this.signedUnit, b, start, end))
+      }
     }
     if (maxLevel > s) throw badMessage(this.spec, `a level ${maxLevel} exceeds s = ${s}`)
   }

@@ -11,9 +11,18 @@
  *   12   ceil(d / 8) bytes    sign bits, entry j in byte j >> 3 at bit j & 7 (LSB first),
  *                            1 = negative; unused bits of the last byte must be 0
  * Total: 12 + ceil(d / 8) bytes.
+ *
+ * Hot loops: a WebAssembly SIMD kernel (kernels/scaled-sign.wat) where the runtime has one,
+ * this file's scalar loops otherwise; both give the same bits, the scalar code is the reference.
  */
 import type { ParamLayout } from '../tensor/param-layout.ts'
 import type { CompressContext, Compressor } from './compressor.ts'
+import {
+  createKernelWorkspace,
+  type KernelChoice,
+  type KernelPath,
+  type KernelWorkspace,
+} from './kernels/wasm-kernel.ts'
 import {
   COMPRESSOR_WIRE_IDS,
   HEADER_BYTES,
@@ -34,7 +43,19 @@ const BITS_OFFSET = HEADER_BYTES + 4
 
 export interface ScaledSignCompressorOptions {
   readonly layout: ParamLayout
+  /** Hot-loop implementation; default 'auto' (WebAssembly SIMD where available). */
+  readonly kernels?: KernelChoice
 }
+
+/** kernels/scaled-sign.wat; offsets are bytes in the workspace memory. */
+interface ScaledSignKernel {
+  /** Writes the sign bits, returns Σ|x| (non-finite when some entry is). */
+  compress(src: number, dst: number, n: number): number
+  decompress(src: number, dst: number, n: number, scaleBits: number): void
+}
+
+const scaleWord = new Float32Array(1)
+const scaleWordBits = new Uint32Array(scaleWord.buffer)
 
 /** One bit per entry, ~32x smaller than float32; needs error feedback to converge. */
 export class ScaledSignCompressor implements Compressor {
@@ -43,27 +64,39 @@ export class ScaledSignCompressor implements Compressor {
   readonly layout: ParamLayout
   readonly isLossless = false
   readonly isUnbiased = false
+  readonly kernelPath: KernelPath
   lastPayloadBytes = 0
   private readonly payload: Uint8Array
+  private readonly workspace: KernelWorkspace<ScaledSignKernel> | undefined
   /** [+scale, -scale], indexed by the sign bit: a branch-free decode. */
   private readonly signedScale = new Float32Array(2)
 
   constructor(options: ScaledSignCompressorOptions) {
     requireLittleEndian()
     this.layout = options.layout
-    this.payload = new Uint8Array(BITS_OFFSET + Math.ceil(options.layout.totalSize / 8))
+    const d = options.layout.totalSize
+    const payloadBytes = BITS_OFFSET + Math.ceil(d / 8)
+    this.workspace = createKernelWorkspace('scaledSign', options.kernels ?? 'auto', d, payloadBytes)
+    this.kernelPath = this.workspace === undefined ? 'scalar' : 'wasm-simd'
+    this.payload = this.workspace?.sent ?? new Uint8Array(payloadBytes)
   }
 
   compress(values: Float32Array, _context: CompressContext): Uint8Array {
     checkInputSize(this.spec, this.layout, values)
     const d = values.length
+    const workspace = this.workspace
+    if (workspace !== undefined) {
+      workspace.loadValues(values)
+      const sum = workspace.kernel.compress(workspace.valuesOffset, workspace.sentOffset + BITS_OFFSET, d)
+      if (!Number.isFinite(sum)) throw nonFiniteError(this.spec, values)
+      return this.finishPayload(d, sum)
+    }
     // The sum of |p| over float32 inputs cannot overflow a double (d · 3.4e38 ≪ 1.8e308), so a
     // non-finite sum means a non-finite input: the finiteness check costs nothing extra.
     let sum = 0
     for (let start = 0; start < d; start += KERNEL_CHUNK)
       sum += absSum(values, start, Math.min(d, start + KERNEL_CHUNK))
     if (!Number.isFinite(sum)) throw nonFiniteError(this.spec, values)
-    const scale = d === 0 ? 0 : Math.fround(sum / d)
     const bits = new Int32Array(values.buffer, values.byteOffset, d)
     const out = this.payload
     const fullBytes = d >>> 3
@@ -77,8 +110,13 @@ export class ScaledSignCompressor implements Compressor {
       for (let bit = 0; i < d; i++, bit++) last |= (bits[i]! >>> 31) << bit
       out[BITS_OFFSET + fullBytes] = last
     }
+    return this.finishPayload(d, sum)
+  }
+
+  private finishPayload(d: number, absSum: number): Uint8Array {
+    const out = this.payload
     writeHeader(out, this.wireId, d)
-    setF32(out, HEADER_BYTES, scale)
+    setF32(out, HEADER_BYTES, d === 0 ? 0 : Math.fround(absSum / d))
     this.lastPayloadBytes = out.length
     return out
   }
@@ -95,6 +133,14 @@ export class ScaledSignCompressor implements Compressor {
     const tail = d & 7
     if (tail !== 0 && payload[BITS_OFFSET + fullBytes]! >>> tail !== 0) {
       throw badMessage(this.spec, 'padding bits of the last byte are not zero')
+    }
+    const workspace = this.workspace
+    if (workspace !== undefined) {
+      const at = workspace.loadPayload(payload)
+      scaleWord[0] = scale
+      workspace.kernel.decompress(at + BITS_OFFSET, workspace.valuesOffset, d, scaleWordBits[0]!)
+      out.set(workspace.values)
+      return
     }
     const signed = this.signedScale
     signed[0] = scale

@@ -5,7 +5,8 @@
  * Common header (8 bytes, little-endian), at the start of every payload:
  *
  *   offset 0  u8   wire id of the compressor that wrote it (COMPRESSOR_WIRE_IDS)
- *   offset 1  u8   payload format version, PAYLOAD_VERSION (1)
+ *   offset 1  u8   payload format version: PAYLOAD_VERSION (1), or the compressor's own
+ *                  version when its layout changed since (top-k: 2, delta-varint indices)
  *   offset 2  u16  reserved, must be 0
  *   offset 4  u32  d: how many float32 entries the payload decodes to
  *
@@ -85,9 +86,9 @@ export function getF32(bytes: Uint8Array, offset: number): number {
   return scalarView.getFloat32(0, true)
 }
 
-export function writeHeader(bytes: Uint8Array, wireId: number, d: number): void {
+export function writeHeader(bytes: Uint8Array, wireId: number, d: number, version = PAYLOAD_VERSION): void {
   bytes[0] = wireId
-  bytes[1] = PAYLOAD_VERSION
+  bytes[1] = version
   bytes[2] = 0
   bytes[3] = 0
   setU32(bytes, 4, d)
@@ -103,6 +104,7 @@ export function readHeader(
   wireId: number,
   d: number,
   minBytes: number,
+  version = PAYLOAD_VERSION,
 ): void {
   if (payload.length < Math.max(HEADER_BYTES, minBytes)) {
     throw badMessage(
@@ -111,8 +113,7 @@ export function readHeader(
     )
   }
   if (payload[0] !== wireId) throw badMessage(name, `wire id ${payload[0]} is not ${wireId}`)
-  if (payload[1] !== PAYLOAD_VERSION)
-    throw badMessage(name, `format version ${payload[1]} is not ${PAYLOAD_VERSION}`)
+  if (payload[1] !== version) throw badMessage(name, `format version ${payload[1]} is not ${version}`)
   if (payload[2] !== 0 || payload[3] !== 0) throw badMessage(name, 'reserved header bytes are not zero')
   const payloadD = getU32(payload, 4)
   if (payloadD !== d) throw badMessage(name, `it decodes to ${payloadD} values but this layout has ${d}`)

@@ -6,7 +6,7 @@
  * | offset | bytes | field              | rule                                                    |
  * | -----: | ----: | ------------------ | ------------------------------------------------------- |
  * |      0 |     4 | magic              | ASCII `LHFR` (0x4c 0x48 0x46 0x52)                      |
- * |      4 |     1 | version            | u8, PROTOCOL_VERSION (1); others: ERR_SCHEMA_MISMATCH  |
+ * |      4 |     1 | version            | u8, PROTOCOL_VERSION (2); others: ERR_SCHEMA_MISMATCH  |
  * |      5 |     1 | type               | u8 wire code from MESSAGE_WIRE_CODES                    |
  * |      6 |     1 | compressor id      | u8 Compressor.wireId; 0 for uncompressed types          |
  * |      7 |     1 | flags              | u8, reserved, must be 0 in version 1                    |
@@ -33,8 +33,12 @@ import { ID_BYTES, isWireId } from './ids.ts'
 import { MESSAGE_WIRE_CODES, messageTypeFromCode } from './message-types.ts'
 import type { MessageType } from './message-types.ts'
 
-/** The protocol version this build speaks; frames of any other version are refused. */
-export const PROTOCOL_VERSION = 1
+/**
+ * The protocol version this build speaks; frames of any other version are refused.
+ * 2: top-k payloads carry LEB128 index gaps (core/compress/top-k.ts format version 2), so a
+ * version-1 peer is refused at admission instead of failing on every top-k message.
+ */
+export const PROTOCOL_VERSION = 2
 
 /** Bytes before the payload. */
 export const FRAME_HEADER_BYTES = 64

@@ -57,6 +57,21 @@ describe('Int8BlockwiseCompressor', () => {
     expect([...roundTrip(values, 4)]).toEqual([...values].map((v) => (v === 0 ? 0 : v)))
   })
 
+  it('keeps the sign and half-step accuracy when a subnormal scale rounds below max / 127', () => {
+    // max = 190 · 2^-149: max / 127 rounds to the subnormal 2^-149, which would need level 190.
+    const ulp = 2 ** -149
+    const values = Float32Array.of(190 * ulp, -3 * ulp, 77 * ulp, 0)
+    for (const kernels of ['scalar', 'wasm-simd'] as const) {
+      const compressor = new Int8BlockwiseCompressor({ layout: flatLayout(4), blockSize: 4, kernels })
+      const out = new Float32Array(4)
+      const payload = compressor.compress(values, CONTEXT)
+      compressor.decompress(payload, out, CONTEXT)
+      const scale = new DataView(payload.buffer, payload.byteOffset).getFloat32(12, true)
+      expect(scale).toBe(2 * ulp)
+      values.forEach((v, i) => expect(Math.abs(out[i]! - v)).toBeLessThanOrEqual(scale / 2))
+    }
+  })
+
   it('sends 12 + 4 ceil(d / blockSize) + d bytes and names non-default block sizes in its spec', () => {
     const compressor = new Int8BlockwiseCompressor({ layout: flatLayout(1000), blockSize: 64 })
     expect(compressor.compress(normalVector(1000, 1), CONTEXT).length).toBe(12 + 4 * 16 + 1000)

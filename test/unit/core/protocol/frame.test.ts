@@ -31,7 +31,7 @@ describe('encodeFrame', () => {
   it('lays the header out at the documented offsets', () => {
     const frame = encodeFrame(FIELDS, PAYLOAD)
     expect(frame.length).toBe(64 + 5)
-    expect(hex(frame.subarray(0, 8))).toBe('4c48465201020300') // LHFR, v1, delta, compressor 3, flags 0
+    expect(hex(frame.subarray(0, 8))).toBe('4c48465202020300') // LHFR, v2, delta, compressor 3, flags 0
     expect(hex(frame.subarray(8, 24))).toBe(ROOM)
     expect(hex(frame.subarray(24, 40))).toBe(ALICE)
     expect(hex(frame.subarray(40, 48))).toBe('0200000001000000') // u64 LE 2^32 + 2
@@ -116,9 +116,9 @@ describe('decodeFrame', () => {
   })
 
   it('refuses an unknown version with ERR_SCHEMA_MISMATCH even before the checksum', () => {
-    const v2 = edited(encodeFrame(FIELDS, PAYLOAD), (v) => v.setUint8(4, 2))
-    expectCode(() => decodeFrame(v2, EXPECT), 'ERR_SCHEMA_MISMATCH')
-    expectCode(() => decodeFrame(reseal(v2), EXPECT), 'ERR_SCHEMA_MISMATCH')
+    const next = edited(encodeFrame(FIELDS, PAYLOAD), (v) => v.setUint8(4, PROTOCOL_VERSION + 1))
+    expectCode(() => decodeFrame(next, EXPECT), 'ERR_SCHEMA_MISMATCH')
+    expectCode(() => decodeFrame(reseal(next), EXPECT), 'ERR_SCHEMA_MISMATCH')
   })
 
   it('refuses a huge declared payload with ERR_FRAME_TOO_LARGE', () => {

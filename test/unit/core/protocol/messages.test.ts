@@ -142,7 +142,7 @@ describe('decodeMessage refusals', () => {
         decodeMessage(
           rawFrame(
             { type: 'hello' },
-            helloPayload((b) => (b[0] = 2)),
+            helloPayload((b) => (b[0] = PROTOCOL_VERSION + 1)),
           ),
           EXPECT,
         ),
@@ -291,7 +291,7 @@ describe('decodeMessage refusals', () => {
 
 describe('encodeMessage refusals', () => {
   it('refuses a hello for another protocol version or layout', () => {
-    expectCode(() => encodeMessage({ ...HELLO, protocolVersion: 2 }, CONTEXT), 'ERR_INVALID_ARGUMENT')
+    expectCode(() => encodeMessage({ ...HELLO, protocolVersion: PROTOCOL_VERSION + 1 }, CONTEXT), 'ERR_INVALID_ARGUMENT')
     expectCode(
       () => encodeMessage({ ...HELLO, layoutFingerprint: 'fedcba9876543210' }, CONTEXT),
       'ERR_INVALID_ARGUMENT',
