@@ -291,7 +291,10 @@ describe('decodeMessage refusals', () => {
 
 describe('encodeMessage refusals', () => {
   it('refuses a hello for another protocol version or layout', () => {
-    expectCode(() => encodeMessage({ ...HELLO, protocolVersion: PROTOCOL_VERSION + 1 }, CONTEXT), 'ERR_INVALID_ARGUMENT')
+    expectCode(
+      () => encodeMessage({ ...HELLO, protocolVersion: PROTOCOL_VERSION + 1 }, CONTEXT),
+      'ERR_INVALID_ARGUMENT',
+    )
     expectCode(
       () => encodeMessage({ ...HELLO, layoutFingerprint: 'fedcba9876543210' }, CONTEXT),
       'ERR_INVALID_ARGUMENT',
