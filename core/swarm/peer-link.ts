@@ -86,6 +86,14 @@ export class PeerLink {
   /** Set while we wait for a snapshot from this peer. */
   assembler: SnapshotAssembler | undefined
   assign: { readonly slot: number; readonly startStep: number; readonly snapshotId: number } | undefined
+  /**
+   * Snapshots we gave up on while the source may still be sending them: their chunks are dropped
+   * quietly instead of failing the next request to the same peer. A source answers requests in
+   * order, so `abandonedAnswers` counts answers (assign or refusal) still due for abandoned
+   * requests whose assign had not arrived yet; each such answer is consumed before a live one.
+   */
+  readonly abandonedSnapshotIds = new Set<number>()
+  abandonedAnswers = 0
 
   constructor(
     readonly peerId: string,
@@ -125,6 +133,17 @@ export class PeerLink {
     this.rosterHint = undefined
     this.rttMs = undefined
     this.peerRound = undefined
+    this.assembler = undefined
+    this.assign = undefined
+    this.abandonedSnapshotIds.clear()
+    this.abandonedAnswers = 0
+  }
+
+  /** Forgets the snapshot in flight, remembering what of it may still arrive. */
+  abandonSnapshot(): void {
+    if (this.assembler === undefined) return
+    if (this.assign === undefined) this.abandonedAnswers += 1
+    else this.abandonedSnapshotIds.add(this.assign.snapshotId)
     this.assembler = undefined
     this.assign = undefined
   }

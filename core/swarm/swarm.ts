@@ -461,6 +461,7 @@ export class Swarm {
     this.guard()
     const link = this.links.get(peer)
     if (link?.state !== 'admitted' || !link.isOpen) return false
+    link.abandonSnapshot()
     link.assembler = new SnapshotAssembler(
       this.options.maxSnapshotBytes === undefined ? {} : { maxSnapshotBytes: this.options.maxSnapshotBytes },
     )
@@ -471,10 +472,7 @@ export class Swarm {
 
   /** Stops waiting for a snapshot from `peer` (its chunks are refused from now on). */
   cancelSnapshot(peer: string): void {
-    const link = this.links.get(peer)
-    if (link === undefined) return
-    link.assembler = undefined
-    link.assign = undefined
+    this.links.get(peer)?.abandonSnapshot()
   }
 
   /** Tells a joiner we will not send it a snapshot. */
@@ -1072,6 +1070,12 @@ export class Swarm {
         this.emit('snapshot-request', link.peerId)
         return
       case 'snapshot.assign':
+        if (link.abandonedAnswers > 0) {
+          // The answer to a request we gave up on: its chunks follow and are dropped.
+          link.abandonedAnswers -= 1
+          link.abandonedSnapshotIds.add(control.snapshotId)
+          return
+        }
         if (link.assembler === undefined) {
           this.protocolError(link, 'ERR_BAD_MESSAGE', 'snapshot.assign we did not ask for')
           return
@@ -1083,6 +1087,10 @@ export class Swarm {
         link.assign = { slot: control.slot, startStep: control.startStep, snapshotId: control.snapshotId }
         return
       case 'snapshot.refused':
+        if (link.abandonedAnswers > 0) {
+          link.abandonedAnswers -= 1
+          return
+        }
         if (link.assembler === undefined) return
         this.failSnapshot(link, control.code, control.reason)
         return
@@ -1090,12 +1098,16 @@ export class Swarm {
   }
 
   private failSnapshot(link: PeerLink, code: ErrorCode, reason: string): void {
+    // The rest of a failed transfer may still be on its way: drop it quietly when it comes.
+    if (link.assign !== undefined) link.abandonedSnapshotIds.add(link.assign.snapshotId)
     link.assembler = undefined
     link.assign = undefined
     this.emit('snapshot-failed', { peer: link.peerId, code, reason })
   }
 
   private onSnapshotChunk(link: PeerLink, chunk: Extract<Message, { type: 'snapshot.chunk' }>): void {
+    // A transfer we gave up on keeps arriving for a while (the source does not know): not an error.
+    if (link.abandonedSnapshotIds.has(chunk.snapshotId)) return
     const assembler = link.assembler
     if (assembler === undefined || link.state !== 'admitted') {
       this.protocolError(link, 'ERR_BAD_MESSAGE', 'snapshot chunk we did not ask for')
