@@ -15,8 +15,14 @@ const SUITES: Readonly<Record<string, { summary: string; run(args: string[]): Pr
     summary: 'distributed algorithms on the simulator: accuracy, bytes, time on lan/wan/intercontinental',
     run: async (a) => (await import('./algorithms.ts')).benchAlgorithms(a),
   },
+  p2p: {
+    summary:
+      'real nodes in shaped namespaces (root): time and bytes to a target accuracy, sync vs olco3 vs sgp',
+    run: async (a) => (await import('./p2p.ts')).benchP2p(a),
+  },
   compress: {
-    summary: 'compressors: encode/decode time vs a plain copy, wire bytes',
+    summary:
+      'compressors: encode/decode time vs a plain copy, wire bytes (--scalar adds the scalar reference rows)',
     run: async (a) => (await import('./compress.ts')).benchCompress(a),
   },
 }

@@ -1,53 +1,91 @@
 /**
- * Real `longhaul node` processes for the integration tests: each one a separate Node
- * process with its own tfjs (wasm) backend and its own WebRTC stack (@roamhq/wrtc), talking
- * over loopback through a signaling server started in this process on port 0.
+ * The room environment the node integration cases run in (room-cases.ts): a harness topology
+ * (test/harness) with the signaling server in its router and one `longhaul node` per emulated
+ * host. room.test.ts builds it in loopback mode (every host is this machine, nothing shaped);
+ * shaped-room.test.ts in turn-relay mode (namespaces, delay, rate, loss, TURN only). The cases
+ * are the same code in both; what differs is here: timeouts, the expected ICE path, the
+ * configured round trip.
  *
- * Events come from `--events-jsonl -` on stdout; the last stdout line is the `--json`
- * summary. Every spawned process is killed in `killAll` (call it in afterEach).
+ * Data: the first 3,000 training and 2,000 test images of Fashion-MNIST (real data; 1,000 per
+ * node with three shards) when it is on this machine, else the generated `shapes` set (the
+ * environment's `data.description` says which, and the test files print it).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
+import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { startSignalingServer, type SignalingServer } from '../../../signaling-server/server.ts'
+import { createInterface } from 'node:readline'
+import { fashionMnistSubset } from '../../harness/fashion-mnist-subset.ts'
+import { startSignalingServer, type SignalingServer } from '../../harness/longhaul-process.ts'
+import { createTopology, type Topology } from '../../harness/netns.ts'
+import { startNode, type Json, type NodeProcess } from '../../harness/node-process.ts'
 
-const BIN = fileURLToPath(new URL('../../../bin/longhaul.mjs', import.meta.url))
-const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+const ABUSE_SCRIPT = fileURLToPath(new URL('../../harness/signaling-abuse.mjs', import.meta.url))
 
-export type Json = Record<string, unknown>
+/** The signaling server's message limit, stated explicitly (it is also the default). */
+export const MAX_MESSAGE_BYTES = 65_536
+export const ROOM_SECRET = 'integration-room-secret'
 
-export interface NodeProcess {
-  readonly name: string
-  readonly child: ChildProcess
-  /** Events in arrival order (each has `type` and `t`). */
-  readonly events: Json[]
-  readonly stderr: string[]
-  /** The --json summary (the last stdout line), once printed. */
-  summary: Json | undefined
-  readonly exited: Promise<number | null>
-  /** Wall-clock time (Date.now) each event arrived here. */
-  readonly arrivedAt: number[]
-  ofType(type: string): Json[]
+/** Training images in the Fashion-MNIST subset: three shards of 1,000. */
+const SUBSET_TRAIN = 3000
+const SUBSET_TEST = 2000
+
+/** What differs between the loopback and the shaped runs of the same cases. */
+export interface RoomSettings {
+  readonly mode: 'loopback' | 'turn-relay'
+  /** One way between two hosts (the round trip is twice this); turn-relay only. */
+  readonly delayMs?: number
+  readonly rateMbit?: number
+  readonly lossPercent?: number
+  readonly peerTimeoutMs: number
+  readonly roundTimeoutMs: number
+  /** How much later than the peer timeout a survivor may report a killed peer gone. */
+  readonly noticeSlackMs: number
+  /** Epochs of the nodes a late joiner meets: enough that they still train when it arrives. */
+  readonly survivorEpochs: number
+  /** How long a room of up to four epochs may take to finish. */
+  readonly roomExitMs: number
 }
 
-const processes: NodeProcess[] = []
-
-const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
-
-export function startServer(): Promise<SignalingServer> {
-  return startSignalingServer({ config: { host: '127.0.0.1', port: 0 }, logger: QUIET })
+export interface RoomData {
+  /** The --data argument. */
+  readonly spec: string
+  readonly description: string
+  /** Test accuracy every node of a finished room must beat (chance is 0.1 on ten classes). */
+  readonly minAccuracy: number
 }
 
-function isJson(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
+export interface RoomEnvironment {
+  readonly settings: RoomSettings
+  readonly topology: Topology
+  readonly signal: SignalingServer
+  readonly data: RoomData
+  /** The ICE candidate type every admitted peer must report. */
+  readonly connectionType: 'host' | 'relay'
+  /** The round trip the links add, or undefined when nothing is shaped. */
+  readonly configuredRttMs: number | undefined
+  /** A room name not used before in this process. */
+  room(): string
+  /** `longhaul node` on host `host`, with the environment's data, timeouts and ICE servers. */
+  start(host: number, name: string, options: NodeOptions): NodeProcess
+  /** Runs test/harness/signaling-abuse.mjs on host `host` against the signaling server. */
+  abuseSignaling(host: number): Promise<{ code: number | null; results: Json[]; stderr: string }>
+  close(): Promise<void>
 }
 
-/** Common flags of a small, fast node: shapes, mlp, 1000 samples of its shard, wasm. */
+export interface NodeOptions {
+  readonly room: string
+  readonly partition: string
+  readonly epochs: number
+  readonly secret?: string
+  readonly extra?: readonly string[]
+}
+
+/** Common flags of a small, fast node: mlp, 1,000 samples of its shard, olco3 (H=4, top-k 10 %). */
 export function nodeArgs(options: {
   readonly url: string
   readonly room: string
   readonly secret: string
   readonly name: string
+  readonly data: string
   readonly partition: string
   readonly epochs: number
   readonly extra?: readonly string[]
@@ -62,7 +100,7 @@ export function nodeArgs(options: {
     '--peer-id',
     options.name,
     '--data',
-    'shapes',
+    options.data,
     '--partition',
     options.partition,
     '--max-train-samples',
@@ -71,12 +109,8 @@ export function nodeArgs(options: {
     String(options.epochs),
     '--algo',
     'olco3:H=4,staleness=1,compressor=topk:0.1',
-    '--peer-timeout-ms',
-    '4000',
     '--heartbeat-ms',
     '500',
-    '--round-timeout-ms',
-    '4000',
     '--events-jsonl',
     '-',
     '--json',
@@ -84,126 +118,101 @@ export function nodeArgs(options: {
   ]
 }
 
-/** Environment of every node process: the wasm backend (same numbers everywhere), no TTY output. */
-export const NODE_ENV: Readonly<Record<string, string>> = { LONGHAUL_BACKEND: 'wasm', CI: 'true' }
-
-/** `bin/longhaul.mjs` and the `node` subcommand: what to run after the Node executable. */
-export function nodeCommand(args: readonly string[]): string[] {
-  return [BIN, 'node', ...args]
-}
-
-export function spawnNode(name: string, args: readonly string[]): NodeProcess {
-  const child = spawn(process.execPath, nodeCommand(args), {
-    cwd: REPO_ROOT,
-    env: { ...process.env, ...NODE_ENV },
-    stdio: 'pipe',
-  })
-  return trackNode(name, child)
-}
-
-/**
- * Reads events, the summary and stderr of a `longhaul node` process started elsewhere (e.g. in a
- * network namespace by the harness), and kills it in `killAll`. Its stdout and stderr must be pipes.
- */
-export function trackNode(name: string, child: ChildProcess): NodeProcess {
-  const { stdout, stderr: stderrStream } = child
-  if (stdout === null || stderrStream === null) throw new Error(`${name}: stdout and stderr must be pipes`)
-  const events: Json[] = []
-  const arrivedAt: number[] = []
-  const stderr: string[] = []
-  const node: NodeProcess = {
-    name,
-    child,
-    events,
-    stderr,
-    summary: undefined,
-    arrivedAt,
-    exited: new Promise((resolve) =>
-      child.on('exit', (code, signal) => {
-        // A signal death (code null) is a crash or a kill: say which, for the failure message.
-        if (code === null) stderr.push(`[harness] ${name} died from signal ${signal ?? 'unknown'}`)
-        resolve(code)
-      }),
-    ),
-    ofType: (type) => events.filter((e) => e.type === type),
+async function roomData(): Promise<RoomData> {
+  const subset = await fashionMnistSubset(SUBSET_TRAIN, SUBSET_TEST)
+  if (subset.dir !== undefined) {
+    return {
+      spec: subset.dir,
+      description: `Fashion-MNIST, first ${SUBSET_TRAIN} training / ${SUBSET_TEST} test images (${subset.dir})`,
+      minAccuracy: 0.6,
+    }
   }
-  createInterface({ input: stdout }).on('line', (line) => {
-    let value: unknown
-    try {
-      value = JSON.parse(line)
-    } catch {
-      return
-    }
-    if (!isJson(value)) return
-    if (typeof value.type === 'string') {
-      events.push(value)
-      arrivedAt.push(Date.now())
-    } else {
-      node.summary = value
-    }
-  })
-  createInterface({ input: stderrStream }).on('line', (line) => stderr.push(line))
-  processes.push(node)
-  return node
-}
-
-export function killAll(): void {
-  for (const p of processes.splice(0)) {
-    if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL')
+  return {
+    spec: 'shapes',
+    description: `generated shapes: Fashion-MNIST not found in ${subset.searched.join(', ')}`,
+    minAccuracy: 0.6,
   }
 }
 
-export async function waitFor(
-  condition: () => boolean,
-  what: string,
-  nodes: readonly NodeProcess[],
-  timeoutMs = 60_000,
-): Promise<void> {
-  const started = Date.now()
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) {
-      const tails = nodes.map((n) => `${n.name}: ${n.stderr.slice(-8).join(' / ')}`).join('\n')
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${tails}`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50))
+function collect(child: ChildProcess): Promise<{ code: number | null; results: Json[]; stderr: string }> {
+  const results: Json[] = []
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+  if (child.stdout !== null) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      try {
+        results.push(JSON.parse(line) as Json)
+      } catch {
+        stderr += `unparseable line: ${line}\n`
+      }
+    })
   }
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code, results, stderr })))
 }
 
-/** Waits for a process to exit; fails with its stderr when it takes longer than `timeoutMs`. */
-export async function exitOf(node: NodeProcess, timeoutMs = 90_000): Promise<number | null> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new Error(
-            `${node.name} did not exit within ${timeoutMs} ms: ${node.stderr.slice(-10).join(' / ')}`,
-          ),
-        ),
-      timeoutMs,
-    )
+/** Builds the topology (hosts: the most nodes a case runs at once), the server and the data. */
+export async function openRoomEnvironment(settings: RoomSettings, hosts: number): Promise<RoomEnvironment> {
+  const data = await roomData()
+  const topology = await createTopology({
+    hosts,
+    mode: settings.mode,
+    ...(settings.delayMs !== undefined && { delayMs: settings.delayMs }),
+    ...(settings.rateMbit !== undefined && { rateMbit: settings.rateMbit }),
+    ...(settings.lossPercent !== undefined && { lossPercent: settings.lossPercent }),
   })
+  let signal: SignalingServer
   try {
-    return await Promise.race([node.exited, timeout])
-  } finally {
-    clearTimeout(timer)
+    signal = await startSignalingServer(topology, ['--max-message-bytes', String(MAX_MESSAGE_BYTES)])
+  } catch (err) {
+    await topology.teardown()
+    throw err
   }
-}
-
-export function num(o: Json | undefined, key: string): number {
-  const v = o?.[key]
-  if (typeof v !== 'number') throw new Error(`${key} is not a number in ${JSON.stringify(o)}`)
-  return v
-}
-
-export function str(o: Json | undefined, key: string): string {
-  const v = o?.[key]
-  if (typeof v !== 'string') throw new Error(`${key} is not a string in ${JSON.stringify(o)}`)
-  return v
-}
-
-export function field(o: Json | undefined, key: string): Json {
-  const v = o?.[key]
-  if (!isJson(v)) throw new Error(`${key} is not an object in ${JSON.stringify(o)}`)
-  return v
+  const turn = topology.turn
+  const iceArgs =
+    turn === undefined
+      ? []
+      : ['--ice', turn.urls.join(','), '--turn-user', turn.username, '--turn-pass', turn.credential]
+  let rooms = 0
+  return {
+    settings,
+    topology,
+    signal,
+    data,
+    connectionType: turn === undefined ? 'host' : 'relay',
+    configuredRttMs: settings.mode === 'loopback' ? undefined : 2 * (settings.delayMs ?? 0),
+    room: () => `room-${process.pid}-${++rooms}`,
+    start: (host, name, options) =>
+      startNode(
+        topology,
+        host,
+        name,
+        nodeArgs({
+          url: signal.url,
+          room: options.room,
+          secret: options.secret ?? ROOM_SECRET,
+          name,
+          data: data.spec,
+          partition: options.partition,
+          epochs: options.epochs,
+          extra: [
+            ...iceArgs,
+            '--peer-timeout-ms',
+            String(settings.peerTimeoutMs),
+            '--round-timeout-ms',
+            String(settings.roundTimeoutMs),
+            ...(options.extra ?? []),
+          ],
+        }),
+      ),
+    abuseSignaling: (host) =>
+      collect(
+        topology.exec(
+          host,
+          process.execPath,
+          [ABUSE_SCRIPT, signal.url, signal.httpUrl, String(MAX_MESSAGE_BYTES)],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        ),
+      ),
+    close: () => topology.teardown(),
+  }
 }
