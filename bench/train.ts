@@ -199,7 +199,11 @@ async function measureRoutes(
       const chosen = choice.report.find((r) => r.chosen)
       if (chosen !== undefined) {
         device = chosen.adapter ?? chosen.detail ?? '-'
-        hardware = hardwareWords(chosen)
+        // A GPU API on a software rasteriser is a CPU in disguise: the table says so in words.
+        hardware =
+          chosen.softwareRenderer !== undefined
+            ? `${hardwareWords(chosen)}: software renderer, not a GPU`
+            : hardwareWords(chosen)
         where = chosen.placement === 'browser' ? 'Chromium page' : 'this process'
       }
       const examples = Math.min(routeSampleSize(modelName, route.kind, isQuick), train.count)

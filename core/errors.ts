@@ -41,6 +41,8 @@ export const ERROR_CODES = {
   ERR_REMOTE_TRAINER:
     'A trainer hosted in another context (a browser page) failed, closed, or answered out of protocol.',
   ERR_NOT_READY: 'A peer asked this node for something it cannot give yet (a snapshot before it trains).',
+  ERR_INVALID_STATE:
+    'A command cannot run in the current state (e.g. pause while nothing trains, join while in a room).',
 } as const
 
 export type ErrorCode = keyof typeof ERROR_CODES

@@ -7,6 +7,9 @@
  * same server in its utility process):
  * - `GET  /api/state`                      → `EngineState`
  * - `POST /api/command/<name>` JSON params → `{ ok: true, result }` or `{ ok: false, error }`
+ *   (HTTP 200 when ok; 400 for params the command refuses or a state it cannot run in, 404 for
+ *   an unknown command or id, 405 wrong method, 413 body over API_LIMITS.maxBodyBytes, 500 a
+ *   bug; the body is an `ApiResponse` either way)
  * - `GET  /api/events` (WebSocket upgrade) → one JSON `ApiEvent` per message; the first is
  *   `{ kind: 'hello' }`, then the recent history (`replay: true`), then live events.
  * - Every `/api/` request carries the per-launch token, as `Authorization: Bearer <token>` or,
@@ -15,6 +18,8 @@
  *   `Origin` other than the server's own origin (or an origin the host allowed): 403.
  * - The UI page itself is served without the token; the printed URL carries the token in its
  *   fragment (`#token=...`), which browsers never send to a server.
+ * - Invites (`RoomInfo.invite`, `room.join`'s `invite`): `longhaul://join?v=1&signal=<url>&room=<name>&secret=<secret>`,
+ *   each value percent-encoded (INVITE_PREFIX; core/api/invite.ts writes and parses them).
  */
 import type { AlgorithmConfig } from '../algorithms/config.ts'
 import type { DatasetManifest } from '../data/dataset.ts'
@@ -105,8 +110,12 @@ export interface TrainingConfig {
   /** Train on shard `index` of `count` (IID) of the dataset, for several nodes on one dataset. */
   readonly partition?: { readonly index: number; readonly count: number }
   readonly maxTrainSamples?: number
-  /** Resume from this checkpoint id (see `checkpoints.list`). */
+  /** Resume from this checkpoint id (see `checkpoints.list`). Used when this node founds the room. */
   readonly resumeFrom?: string
+  /** Worker slots of the room (`--max-peers`); must match on every node. Default 8. */
+  readonly maxPeers?: number
+  /** As the room's first node, wait for this many peers before training (at most a minute). Default 0. */
+  readonly waitForPeers?: number
 }
 
 export type TrainingPhase = 'idle' | 'starting' | 'running' | 'paused' | 'stopping' | 'finished' | 'failed'
@@ -117,6 +126,8 @@ export interface TrainingStatus {
   /** The resolved algorithm in use. */
   readonly algorithm?: AlgorithmConfig
   readonly startedAt?: string
+  /** Where this run's checkpoints go (a `CheckpointInfo.id`). */
+  readonly checkpointId?: string
   readonly summary?: NodeSummary
   readonly error?: ApiError
 }
@@ -129,11 +140,17 @@ export interface BackendInfo {
   readonly reason: string
   /** GPU adapter or WebGL renderer string, when the route has one. */
   readonly adapter?: string
+  /** The software rasteriser behind a GPU API (SwiftShader, llvmpipe), when one is: not a GPU. */
+  readonly softwareRenderer?: string
 }
 
 /** One route as `longhaul doctor` reports it. */
 export interface BackendRouteInfo {
   readonly name: string
+  /** 'process': trains in the engine's process; 'browser': in a Chromium page the engine starts (by name only). */
+  readonly placement: 'process' | 'browser'
+  /** False for a browser route that was not probed (`backends.list` without probeBrowser); `available` is false then. */
+  readonly probed: boolean
   readonly available: boolean
   readonly reason: string
   readonly isHardware: boolean
@@ -151,6 +168,9 @@ export interface CheckpointInfo {
   readonly epoch: number
   readonly testAccuracy?: number
   readonly bytes: number
+  /** Epochs the run was asked for, and why this checkpoint was written. */
+  readonly epochs: number
+  readonly reason: 'epoch' | 'stopped'
 }
 
 export interface EngineState {
@@ -168,7 +188,13 @@ export interface EngineState {
 }
 
 export interface ApiError {
-  readonly code: ErrorCode | 'ERR_UNAUTHORIZED' | 'ERR_FORBIDDEN' | 'ERR_UNKNOWN_COMMAND' | 'ERR_INTERNAL'
+  readonly code:
+    | ErrorCode
+    | 'ERR_UNAUTHORIZED'
+    | 'ERR_FORBIDDEN'
+    | 'ERR_UNKNOWN_COMMAND'
+    | 'ERR_BAD_REQUEST'
+    | 'ERR_INTERNAL'
   /** One sentence a person can act on. */
   readonly message: string
 }
@@ -188,8 +214,20 @@ export interface ApiCommands {
     result: { readonly total: number; readonly samples: readonly SamplePreview[] }
   }
   'datasets.remove': { params: { readonly id: string }; result: { readonly removed: boolean } }
-  /** Without signalUrl: a local room on an embedded signaling server. Generates the secret. */
-  'room.create': { params: { readonly signalUrl?: string; readonly room?: string }; result: RoomInfo }
+  /**
+   * Without signalUrl: a local room on an embedded signaling server listening on `host`
+   * (default 127.0.0.1; 0.0.0.0 for a LAN) and `port` (default 0: any free port). Generates
+   * the secret, and a room name when none is given.
+   */
+  'room.create': {
+    params: {
+      readonly signalUrl?: string
+      readonly room?: string
+      readonly host?: string
+      readonly port?: number
+    }
+    result: RoomInfo
+  }
   /** Either an invite string or the three fields. */
   'room.join': {
     params: {
@@ -211,7 +249,8 @@ export interface ApiCommands {
     params: { readonly id: string; readonly directory?: string }
     result: { readonly directory: string; readonly files: readonly string[] }
   }
-  'backends.list': { params: Record<string, never>; result: readonly BackendRouteInfo[] }
+  /** probeBrowser: also start Chromium to probe the browser routes (seconds). */
+  'backends.list': { params: { readonly probeBrowser?: boolean }; result: readonly BackendRouteInfo[] }
   /** undefined: automatic choice. Takes effect at the next training start. */
   'settings.setBackend': { params: { readonly backend?: string }; result: EngineState }
 }
@@ -253,11 +292,25 @@ export type ApiEvent =
       readonly t: number
       readonly level: 'info' | 'warn' | 'error'
       readonly message: string
+      readonly replay?: boolean
     }
-  | { readonly kind: 'error'; readonly t: number; readonly error: ApiError }
+  | { readonly kind: 'error'; readonly t: number; readonly error: ApiError; readonly replay?: boolean }
 
 export const API_PATHS = {
   state: '/api/state',
   command: '/api/command/',
   events: '/api/events',
 } as const
+
+/** Limits the server enforces (and a client can respect up front). */
+export const API_LIMITS = {
+  /** Largest command body accepted (413 above). */
+  maxBodyBytes: 1024 * 1024,
+  /** Most samples one `datasets.preview` returns. */
+  maxPreviewSamples: 256,
+  /** Events kept for replay to a new WebSocket client (besides the latest 'peers' event). */
+  historyEvents: 2000,
+} as const
+
+/** Start of every invite string. */
+export const INVITE_PREFIX = 'longhaul://join?'

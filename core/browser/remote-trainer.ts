@@ -6,13 +6,14 @@
  * Vectors the caller passes are copied once into fresh buffers before sending (the caller's arrays
  * are never detached); vectors that come back are the received buffers, wrapped without a copy.
  */
-import { CoreError } from '../errors.ts'
+import { CoreError, isCoreError } from '../errors.ts'
 import { isCount } from '../guards.ts'
-import type { EvaluationResult, LabelledSplit } from '../training/trainer.ts'
+import type { EvaluationResult, LabelledSplit, OptimizerStateTensor } from '../training/trainer.ts'
 import type { AsyncTrainer } from './async-trainer.ts'
 import { DEFAULT_EVALUATE_BATCH } from './async-trainer.ts'
 import type { TrainerChannel } from './channel.ts'
 import {
+  decodeNamedTensors,
   decodeTrainerReply,
   encodeTrainerRequest,
   isBrowserRouteFacts,
@@ -258,6 +259,22 @@ export class RemoteTrainer implements AsyncTrainer {
     const count = result.count
     if (!isCount(count)) throw protocolError('trainer.evaluate answered without a count')
     return { loss: finiteNumber(result, 'loss'), accuracy: finiteNumber(result, 'accuracy'), count }
+  }
+
+  async exportOptimizerState(): Promise<OptimizerStateTensor[]> {
+    const { result, buffers } = await this.client.request({ type: 'trainer.export-optimizer' })
+    try {
+      if (buffers.length !== 1)
+        throw new Error(`the optimizer state came in ${buffers.length} buffers, not 1`)
+      return decodeNamedTensors(result.tensors, buffers[0], 'the optimizer state')
+    } catch (error) {
+      throw protocolError(isCoreError(error) ? error.message : String(error))
+    }
+  }
+
+  async importOptimizerState(state: readonly OptimizerStateTensor[]): Promise<void> {
+    if (state.length === 0) return
+    await this.client.request({ type: 'trainer.import-optimizer', tensors: state })
   }
 
   /** Frees the trainer in the browser context (the client stays open for another). Safe to call twice. */

@@ -9,7 +9,7 @@
  * buffer size before use: the other side is another process and may be a different build.
  */
 import type { RouteKind } from '../tensor/backend-select.ts'
-import type { OptimizerConfig } from '../training/trainer.ts'
+import type { OptimizerConfig, OptimizerStateTensor } from '../training/trainer.ts'
 import { CoreError, ERROR_CODES } from '../errors.ts'
 import type { ErrorCode } from '../errors.ts'
 import { isCount, isRecord, isStringArray } from '../guards.ts'
@@ -86,6 +86,13 @@ export type TrainerRequest =
       readonly x: Float32Array
       readonly y: Int32Array
     }
+  | { readonly id: number; readonly type: 'trainer.export-optimizer' }
+  | {
+      readonly id: number
+      readonly type: 'trainer.import-optimizer'
+      /** Names and shapes travel in the head; all values as one buffer, concatenated in that order. */
+      readonly tensors: readonly OptimizerStateTensor[]
+    }
   | { readonly id: number; readonly type: 'trainer.close' }
 
 export type TrainerRequestType = TrainerRequest['type']
@@ -116,6 +123,8 @@ const REQUEST_TYPES: ReadonlySet<string> = new Set<TrainerRequestType>([
   'trainer.compute-gradients',
   'trainer.apply-gradients',
   'trainer.evaluate',
+  'trainer.export-optimizer',
+  'trainer.import-optimizer',
   'trainer.close',
 ])
 
@@ -139,8 +148,14 @@ export function encodeTrainerRequest(id: number, request: TrainerRequestBody): C
         buffers: [],
       }
     case 'trainer.read-params':
+    case 'trainer.export-optimizer':
     case 'trainer.close':
       return { head: base, buffers: [] }
+    case 'trainer.import-optimizer':
+      return {
+        head: { ...base, tensors: tensorHeads(request.tensors) },
+        buffers: [concatValues(request.tensors)],
+      }
     case 'trainer.open':
       return { head: { ...base, spec: request.spec }, buffers: [] }
     case 'trainer.write-params':
@@ -239,9 +254,13 @@ export function decodeTrainerRequest(message: ChannelMessage): TrainerRequest {
       return { id, type, backends }
     }
     case 'trainer.read-params':
+    case 'trainer.export-optimizer':
     case 'trainer.close':
       expectBuffers(message, 0, type)
       return { id, type }
+    case 'trainer.import-optimizer':
+      expectBuffers(message, 1, type)
+      return { id, type, tensors: decodeNamedTensors(head.tensors, message.buffers[0], type) }
     case 'trainer.open':
       expectBuffers(message, 0, type)
       if (!isTrainerSpec(head.spec)) throw bad('trainer.open has an invalid spec')
@@ -266,6 +285,70 @@ export function decodeTrainerRequest(message: ChannelMessage): TrainerRequest {
     default:
       throw bad(`unknown request type '${type}'`)
   }
+}
+
+/** The part of a named tensor that travels in a head: name and shape (the values go in a buffer). */
+export interface NamedTensorHead {
+  readonly name: string
+  readonly shape: readonly number[]
+}
+
+/** Heads of `tensors`, in order; their values travel as one buffer (concatValues) in the same order. */
+export function tensorHeads(tensors: readonly OptimizerStateTensor[]): NamedTensorHead[] {
+  return tensors.map((t) => ({ name: t.name, shape: t.shape }))
+}
+
+/**
+ * All tensors' values in one fresh buffer, in order: one buffer however many tensors there are
+ * (Adam on a conv net has 17), so a channel's buffer limit never depends on the model.
+ */
+export function concatValues(tensors: readonly OptimizerStateTensor[]): ArrayBuffer {
+  const all = new Float32Array(tensors.reduce((n, t) => n + t.values.length, 0))
+  let offset = 0
+  for (const t of tensors) {
+    all.set(t.values, offset)
+    offset += t.values.length
+  }
+  return all.buffer
+}
+
+function isTensorHead(value: unknown): value is NamedTensorHead {
+  return (
+    isRecord(value) &&
+    typeof value.name === 'string' &&
+    value.name !== '' &&
+    Array.isArray(value.shape) &&
+    value.shape.length <= 8 &&
+    value.shape.every(isCount)
+  )
+}
+
+/**
+ * Splits one buffer of concatenated float32 values into the tensors the heads describe; the sizes
+ * must add up exactly. Used by the service for trainer.import-optimizer and by the client for the
+ * reply to trainer.export-optimizer.
+ *
+ * @throws CoreError ERR_BAD_MESSAGE naming the first problem.
+ */
+export function decodeNamedTensors(
+  heads: unknown,
+  buffer: ArrayBuffer | undefined,
+  what: string,
+): OptimizerStateTensor[] {
+  if (!Array.isArray(heads) || !heads.every(isTensorHead)) throw bad(`${what} has malformed tensor heads`)
+  const all = float32(buffer, `the values of ${what}`)
+  const sizes = heads.map((head) => head.shape.reduce((a, b) => a * b, 1))
+  const total = sizes.reduce((a, b) => a + b, 0)
+  if (all.length !== total) {
+    throw bad(`${what} carries ${all.length} values, but its tensor shapes need ${total}`)
+  }
+  let offset = 0
+  return heads.map((head, i) => {
+    const size = sizes[i]!
+    const values = all.subarray(offset, offset + size)
+    offset += size
+    return { name: head.name, shape: [...head.shape], values }
+  })
 }
 
 /** Reads the id of a head whose body failed validation, so the error can still be answered. */

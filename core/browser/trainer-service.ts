@@ -4,6 +4,10 @@
  * code). It runs in a Chromium page (tests, benchmarks), in Electron's hidden renderer, or in any
  * context with tfjs; in Node it serves the cpu backend for unit tests.
  *
+ * The open trainer is served through `localAsyncTrainer` with the chosen route's readback, so on
+ * WebGPU (whose synchronous readback returns zeros and loses the device) every read is data(), and
+ * on WebGL and cpu the synchronous methods run as they do in Node.
+ *
  * Requests are handled one at a time, in arrival order: tfjs work from two requests must never
  * interleave. One trainer is open at a time; `trainer.open` selects its backend with the kernel
  * check (a backend lacking a training kernel is refused with the sentence saying which).
@@ -18,9 +22,17 @@ import { checkModelFitsData, zooModel } from '../tensor/models.ts'
 import type { ModelShape } from '../tensor/models.ts'
 import { requiredTrainingKernels } from '../tensor/training-kernels.ts'
 import { Trainer } from '../training/trainer.ts'
-import { runTrainSteps, wholeBuffer } from './async-trainer.ts'
+import { localAsyncTrainer, wholeBuffer } from './async-trainer.ts'
+import type { AsyncTrainer } from './async-trainer.ts'
 import type { ChannelMessage, TrainerChannel } from './channel.ts'
-import { decodeTrainerRequest, encodeErrorReply, encodeOkReply, requestIdOf } from './trainer-protocol.ts'
+import {
+  decodeTrainerRequest,
+  encodeErrorReply,
+  encodeOkReply,
+  requestIdOf,
+  concatValues,
+  tensorHeads,
+} from './trainer-protocol.ts'
 import type { BrowserRouteFacts, OpenedTrainerInfo, TrainerRequest, TrainerSpec } from './trainer-protocol.ts'
 
 export interface TrainerServiceOptions {
@@ -63,7 +75,7 @@ export class TrainerService {
   private readonly routes: readonly BackendRoute[]
   private readonly buildModel: (name: string, shape: ModelShape) => LayersModel
   private readonly trainingKernels: (name: string) => readonly string[]
-  private trainer: Trainer | undefined
+  private trainer: AsyncTrainer | undefined
   private queue: Promise<void> = Promise.resolve()
   private isClosed = false
   private readonly unsubscribe: Array<() => void>
@@ -85,7 +97,7 @@ export class TrainerService {
     if (this.isClosed) return
     this.isClosed = true
     for (const off of this.unsubscribe) off()
-    this.trainer?.close()
+    void this.trainer?.close()
     this.trainer = undefined
     this.channel.close()
   }
@@ -127,7 +139,7 @@ export class TrainerService {
     this.channel.send(encodeErrorReply(id, code, message))
   }
 
-  private openTrainer(): Trainer {
+  private openTrainer(): AsyncTrainer {
     if (this.trainer === undefined) {
       throw new CoreError('ERR_INVALID_ARGUMENT', 'no trainer is open; send trainer.open first')
     }
@@ -147,32 +159,41 @@ export class TrainerService {
       case 'trainer.open':
         return { result: { ...(await this.open(request.spec)) } }
       case 'trainer.read-params':
-        return { result: {}, buffers: [wholeBuffer(this.openTrainer().params.read())] }
+        return { result: {}, buffers: [wholeBuffer(await this.openTrainer().readParams())] }
       case 'trainer.write-params':
-        this.openTrainer().params.write(request.params)
+        await this.openTrainer().writeParams(request.params)
         return { result: {} }
       case 'trainer.train-steps': {
-        const losses = runTrainSteps(this.openTrainer(), request.x, request.y, request.batchSize)
+        const losses = await this.openTrainer().trainSteps(request.x, request.y, request.batchSize)
         return { result: { steps: losses.length }, buffers: [wholeBuffer(losses)] }
       }
       case 'trainer.compute-gradients': {
         const trainer = this.openTrainer()
-        const gradient = trainer.params.allocate()
-        const loss = trainer.computeGradients(request.x, request.y, gradient)
+        const gradient = new Float32Array(trainer.totalSize)
+        const loss = await trainer.computeGradients(request.x, request.y, gradient)
         return { result: { loss }, buffers: [wholeBuffer(gradient)] }
       }
       case 'trainer.apply-gradients':
-        this.openTrainer().applyGradients(request.gradient)
+        await this.openTrainer().applyGradients(request.gradient)
         return { result: {} }
       case 'trainer.evaluate': {
         const split = { x: request.x, y: request.y, count: request.y.length }
-        const result = this.openTrainer().evaluate(split, request.batchSize)
+        const result = await this.openTrainer().evaluate(split, request.batchSize)
         return { result: { loss: result.loss, accuracy: result.accuracy, count: result.count } }
       }
-      case 'trainer.close':
-        this.trainer?.close()
-        this.trainer = undefined
+      case 'trainer.export-optimizer': {
+        const tensors = await this.openTrainer().exportOptimizerState()
+        return { result: { tensors: tensorHeads(tensors) }, buffers: [concatValues(tensors)] }
+      }
+      case 'trainer.import-optimizer':
+        await this.openTrainer().importOptimizerState(request.tensors)
         return { result: {} }
+      case 'trainer.close': {
+        const trainer = this.trainer
+        this.trainer = undefined
+        await trainer?.close()
+        return { result: {} }
+      }
     }
   }
 
@@ -191,13 +212,13 @@ export class TrainerService {
     const shape = { inputShape: spec.inputShape, classCount: spec.classCount }
     const model = this.buildModel(spec.model, shape)
     checkModelFitsData(model, shape, `model ${spec.model}`)
-    this.trainer = new Trainer({ model, classCount: spec.classCount, optimizer: spec.optimizer })
+    const trainer = new Trainer({ model, classCount: spec.classCount, optimizer: spec.optimizer })
+    this.trainer = localAsyncTrainer(trainer, `${choice.backendName} in this context`, choice.readback)
     const chosen = choice.report.find((r) => r.chosen)
-    const { layout } = this.trainer.params
     return {
       backend: choice.backendName,
-      totalSize: layout.totalSize,
-      fingerprint: layout.fingerprint,
+      totalSize: trainer.params.layout.totalSize,
+      fingerprint: trainer.params.layout.fingerprint,
       isHardware: choice.isHardware,
       ...(chosen?.adapter !== undefined ? { adapter: chosen.adapter } : {}),
       ...(chosen?.softwareRenderer !== undefined ? { softwareRenderer: chosen.softwareRenderer } : {}),

@@ -6,29 +6,25 @@
  * event stream; with `--json` the last stdout line is the summary.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { WebSocket } from 'ws'
-import { ALGORITHM_KINDS, parseAlgorithmSpec, resolveAlgorithmConfig } from '../algorithms/config.ts'
+import { parseAlgorithmSpec, resolveAlgorithmConfig } from '../algorithms/config.ts'
 import type { AlgorithmConfig } from '../algorithms/config.ts'
-import { COMPRESSOR_NAMES } from '../compress/registry.ts'
-import { partitionIid } from '../data/partition.ts'
-import { subsetSplit } from '../data/dataset.ts'
-import { loadDataset } from '../data/resolve-dataset.node.ts'
-import { CoreError, isCoreError } from '../errors.ts'
+import { CoreError } from '../errors.ts'
 import { parseFaultPlan, type FaultPlan } from '../node/fault-injection.ts'
-import { TrainerModel } from '../node/local-model.ts'
 import type { NodeEvent, NodeSummary, PeerMetrics } from '../node/node-events.ts'
-import { NODE_DEFAULTS, TrainingNode, roomSeed } from '../node/training-node.ts'
-import { loadNodeWrtc } from '../platform/wrtc.node.ts'
-import { PROTOCOL_VERSION } from '../protocol/frame.ts'
+import {
+  createNodeSession,
+  DEFAULT_NODE_TIMEOUTS,
+  explainNodeFailure,
+  type NodeTimeouts,
+} from '../node/node-session.node.ts'
+import { NODE_DEFAULTS } from '../node/training-node.ts'
 import { ROOM_NAME_PATTERN } from '../protocol/signaling.ts'
 import { MIN_SECRET_CHARS, generateRoomSecret } from '../signaling/room-auth.ts'
-import { SignalingClient } from '../signaling/signaling-client.ts'
-import { jsonObjectOf, type RunManifest } from '../swarm/run-manifest.ts'
-import { SWARM_DEFAULTS, Swarm } from '../swarm/swarm.ts'
+import { SWARM_DEFAULTS } from '../swarm/swarm.ts'
 import { MODEL_ZOO } from '../tensor/models.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/chunked-transport.ts'
-import { SimplePeerTransport } from '../transport/simple-peer-transport.ts'
-import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
+import { DEFAULT_LEARNING_RATES } from '../training/trainer.ts'
+import { backendHelpLines } from '../training/trainer-setup.node.ts'
 import {
   ALGORITHM_OPTION_FLAGS,
   booleanFlag,
@@ -36,11 +32,13 @@ import {
   parseCommandArgs,
   stringFlag,
   type OptionSpec,
+  type ParsedArgs,
 } from './args.ts'
 import type { CliIo } from './io.ts'
 import { LONGHAUL_VERSION } from './main.ts'
-import { limitSamples, roundTo, setupTrainer } from './model-setup.ts'
+import { roundTo } from './model-setup.ts'
 import { formatDuration, progressBar } from './progress.ts'
+import { parseTrainingFlags, TRAINING_FLAG_OPTIONS } from './training-flags.ts'
 
 /** A signaling server the CLI can start in-process (injected by bin/longhaul.mjs). */
 export interface EmbeddedSignalingServer {
@@ -58,6 +56,9 @@ export interface CliPlatform {
 /** Environment variable read when --secret is absent. */
 export const SECRET_ENV_VAR = 'LONGHAUL_SECRET'
 
+/** Worker slots of a room when --max-peers is absent. */
+export const DEFAULT_MAX_PEERS = 8
+
 /** Settings filled in when `--algo` names an algorithm without the options it needs. */
 export const NODE_ALGORITHM_DEFAULTS: Readonly<Record<string, Readonly<Record<string, string>>>> = {
   local: { H: '8' },
@@ -74,17 +75,11 @@ const OPTIONS: OptionSpec = {
   'signal-port': { type: 'string' },
   'peer-id': { type: 'string' },
   data: { type: 'string' },
-  model: { type: 'string' },
+  ...TRAINING_FLAG_OPTIONS,
   algo: { type: 'string' },
   ...ALGORITHM_OPTION_FLAGS,
-  epochs: { type: 'string' },
-  batch: { type: 'string' },
-  lr: { type: 'string' },
-  optimizer: { type: 'string' },
   backend: { type: 'string' },
-  seed: { type: 'string' },
   partition: { type: 'string' },
-  'max-train-samples': { type: 'string' },
   'max-peers': { type: 'string' },
   ice: { type: 'string' },
   'turn-user': { type: 'string' },
@@ -99,12 +94,16 @@ const OPTIONS: OptionSpec = {
   'wait-peers-timeout-ms': { type: 'string' },
   'events-jsonl': { type: 'string' },
   json: { type: 'boolean' },
+  ui: { type: 'boolean' },
+  'ui-port': { type: 'string' },
+  home: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   // Hidden, TEST ONLY (core/node/fault-injection.ts): corrupts one outgoing message.
   'inject-fault': { type: 'string' },
 }
 
 export const NODE_HELP = `Usage: longhaul node --room <name> --secret <secret> --signal <ws-url> --data <dir|file|name> [options]
+       longhaul node --ui [--ui-port <n>] [--data <spec>] [--signal <ws-url> --room <name> --secret <secret>]
 
 Join a training room and train one model together with its other nodes over WebRTC.
 Without --signal, starts an embedded signaling server on this machine and prints the
@@ -144,7 +143,7 @@ Training (model, algorithm and data schema must match on every node):
   --batch <n>              batch size (default: 64)
   --optimizer <name>       adam, momentum or sgd (default: adam)
   --lr <rate>              learning rate (default: adam ${DEFAULT_LEARNING_RATES.adam}, momentum ${DEFAULT_LEARNING_RATES.momentum}, sgd ${DEFAULT_LEARNING_RATES.sgd})
-  --backend <name>         force a tensor backend: tensorflow, wasm, cpu (env LONGHAUL_BACKEND)
+${backendHelpLines()}
   --seed <n>               seed of generated data and shuffling (default: 1)
   --partition <i/n>        train on shard i of n of the training split (IID, seeded by
                            --seed), to run several nodes on one dataset
@@ -157,6 +156,18 @@ Timeouts (increase them on slow or far links):
   --connect-timeout-ms <ms> WebRTC connection timeout per attempt (default ${DEFAULT_CONNECT_TIMEOUT_MS})
   --connect-attempts <n>   connection attempts per peer before it is left out (default ${SWARM_DEFAULTS.connectAttempts})
   --join-timeout-ms <ms>   time to receive the current model from a member (default ${NODE_DEFAULTS.joinTimeoutMs})
+
+With a UI (--ui):
+  --ui                     run the engine with its API and the web UI on 127.0.0.1 instead of
+                           training from flags; prints "UI: http://127.0.0.1:PORT/#token=..."
+                           (open it in a browser) and runs until Ctrl-C, which stops training
+                           (with a checkpoint) and leaves the room. --data adds that dataset,
+                           --signal/--room/--secret join that room, --backend and the timeout
+                           flags apply; everything else is chosen in the UI. Needs the UI build
+                           (renderer/dist: npm run build:ui); the API works without it
+  --ui-port <n>            port of the API and UI (default 0: any free port)
+  --home <dir>             the engine's data folder: datasets, settings, checkpoints, exports
+                           (default $LONGHAUL_HOME, else ~/.longhaul)
 
 Output:
   --events-jsonl <file>    write every event as one JSON line ("-": stdout)
@@ -371,6 +382,9 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
     io.out(NODE_HELP)
     return 0
   }
+  if (booleanFlag(values, 'ui')) {
+    return (await import('./node-ui.ts')).runNodeUi(values, io, platform)
+  }
   const dataSpec = stringFlag(values, 'data')
   if (dataSpec === undefined) {
     throw new CoreError(
@@ -398,19 +412,8 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
       `the room secret must have at least ${MIN_SECRET_CHARS} characters`,
     )
   }
-  const modelSpec = stringFlag(values, 'model') ?? 'mlp'
-  const epochs = numberFlag(values, 'epochs', 3, { integer: true, min: 1 })
-  const batchSize = numberFlag(values, 'batch', 64, { integer: true, min: 1, max: 65536 })
-  const optimizerKind = parseOptimizerKind(stringFlag(values, 'optimizer') ?? 'adam')
-  const learningRate = numberFlag(values, 'lr', DEFAULT_LEARNING_RATES[optimizerKind], {
-    min: Number.MIN_VALUE,
-  })
-  const seed = numberFlag(values, 'seed', 1, { integer: true, min: 0, max: 2 ** 31 - 1 })
-  const maxTrainSamples = numberFlag(values, 'max-train-samples', Number.POSITIVE_INFINITY, {
-    integer: true,
-    min: 1,
-  })
-  const maxPeers = numberFlag(values, 'max-peers', 8, { integer: true, min: 1, max: 1024 })
+  const training = parseTrainingFlags(values, { epochs: 3 })
+  const maxPeers = maxPeersFromFlags(values)
   const partitionSpec = stringFlag(values, 'partition')
   const partition = partitionSpec === undefined ? undefined : parsePartition(partitionSpec)
   const algorithm = nodeAlgorithmFromFlags(values)
@@ -423,62 +426,26 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
     stringFlag(values, 'inject-fault') === undefined
       ? undefined
       : parseFaultPlan(stringFlag(values, 'inject-fault') ?? '')
-  const timeouts = {
-    roundTimeoutMs: numberFlag(values, 'round-timeout-ms', NODE_DEFAULTS.roundTimeoutMs, { min: 1 }),
-    joinTimeoutMs: numberFlag(values, 'join-timeout-ms', NODE_DEFAULTS.joinTimeoutMs, { min: 1 }),
-    peerTimeoutMs: numberFlag(values, 'peer-timeout-ms', SWARM_DEFAULTS.peerTimeoutMs, { min: 1 }),
-    heartbeatMs: numberFlag(values, 'heartbeat-ms', SWARM_DEFAULTS.heartbeatMs, { min: 1 }),
-    connectTimeoutMs: numberFlag(values, 'connect-timeout-ms', DEFAULT_CONNECT_TIMEOUT_MS, { min: 1 }),
-    connectAttempts: numberFlag(values, 'connect-attempts', SWARM_DEFAULTS.connectAttempts, {
-      integer: true,
-      min: 1,
-      max: 100,
-    }),
+  const timeouts = nodeTimeoutsFromFlags(values)
+  const waitForPeers = {
+    count: numberFlag(values, 'wait-peers', 0, { integer: true, min: 0, max: 1024 }),
+    timeoutMs: numberFlag(values, 'wait-peers-timeout-ms', 60_000, { min: 1 }),
   }
   const isJson = booleanFlag(values, 'json')
   const started = performance.now()
 
-  const dataset = await loadDataset(dataSpec, { seed, onProgress: (line: string) => io.status(line) })
-  let train = dataset.train
-  if (partition !== undefined) {
-    const shards = partitionIid(train.y, partition.count, seed)
-    train = subsetSplit(train, shards[partition.index] ?? new Int32Array(0))
-  }
-  train = limitSamples(train, maxTrainSamples)
-  const { manifest: data } = dataset
-  io.err(
-    `data: ${data.name}${partition ? ` shard ${partition.index}/${partition.count}` : ''}: ${train.count} training / ${data.testCount} test examples, input [${data.inputShape.join(', ')}], ${data.classes.length} classes`,
-  )
-  const shape = { inputShape: data.inputShape, classCount: data.classes.length }
-  const { trainer, backend } = await setupTrainer({
-    modelSpec,
-    shape,
-    optimizer: { kind: optimizerKind, learningRate },
-    backend: stringFlag(values, 'backend'),
-    log: (line) => io.err(line),
-  })
-  const layout = trainer.params.layout
-  io.err(
-    `model: ${modelSpec}, ${layout.totalSize.toLocaleString('en-US')} parameters (layout ${layout.fingerprint}) on ${backend}; algorithm ${JSON.stringify(algorithm)}`,
-  )
-  const manifest: RunManifest = {
-    protocolVersion: PROTOCOL_VERSION,
-    model: {
-      name: MODEL_ZOO[modelSpec] !== undefined ? modelSpec : 'custom',
-      layoutFingerprint: layout.fingerprint,
-      parameterCount: layout.totalSize,
-    },
-    algorithm: jsonObjectOf(algorithm),
-    dataset: { inputShape: [...data.inputShape], classes: [...data.classes] },
-    workerSlots: maxPeers,
-  }
-
-  const cleanups: Array<() => Promise<void> | void> = [() => trainer.close()]
+  const cleanups: Array<() => Promise<void> | void> = []
   const sink = eventSink(stringFlag(values, 'events-jsonl'), io)
   cleanups.push(() => sink.close())
+  const controller = new AbortController()
+  const onSignal = (): void => {
+    io.err('\nleaving the room after this step (press Ctrl-C again to quit at once)...')
+    controller.abort()
+    process.once('SIGINT', () => process.exit(130))
+  }
   try {
-    let url = signalUrl
-    if (url === undefined) {
+    const printer = createEventPrinter(io, training.epochs, timeouts.roundTimeoutMs)
+    const startEmbedded = async (): Promise<string> => {
       const start = platform.startSignalingServer
       if (start === undefined) {
         throw new CoreError(
@@ -490,71 +457,42 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
       const port = numberFlag(values, 'signal-port', 0, { integer: true, min: 0, max: 65535 })
       const server = await start({ config: { host, port, logLevel: 'warn' } })
       cleanups.push(() => server.close())
-      url = server.url
-      io.err(`signaling: embedded server at ${url}; other nodes join with:`)
+      io.err(`signaling: embedded server at ${server.url}; other nodes join with:`)
       io.err(
-        `  longhaul node --signal ${url} --room ${room} --secret ${secret} --data ${dataSpec} --model ${modelSpec} --algo ${stringFlag(values, 'algo') ?? 'olco3'}`,
+        `  longhaul node --signal ${server.url} --room ${room} --secret ${secret} --data ${dataSpec} --model ${training.modelSpec} --algo ${stringFlag(values, 'algo') ?? 'olco3'}`,
       )
+      return server.url
     }
-    const wrtc = await loadNodeWrtc()
     const peerId = stringFlag(values, 'peer-id')
-    const signaling = new SignalingClient({ url, WebSocket, ...(peerId !== undefined && { peerId }) })
-    const swarm = new Swarm({
-      signaling,
-      room,
-      secret,
-      manifest,
-      createTransport: (remote, initiator) =>
-        new SimplePeerTransport({
-          peerId: remote,
-          initiator,
-          wrtc,
-          iceServers,
-          connectTimeoutMs: timeouts.connectTimeoutMs,
-        }),
-      heartbeatMs: timeouts.heartbeatMs,
-      peerTimeoutMs: timeouts.peerTimeoutMs,
-      connectAttempts: timeouts.connectAttempts,
-      softwareVersion: `longhaul/${LONGHAUL_VERSION}`,
-      capabilities: { compressors: [...COMPRESSOR_NAMES], algorithms: [...ALGORITHM_KINDS] },
-    })
-    const printer = createEventPrinter(io, epochs, timeouts.roundTimeoutMs)
-    const controller = new AbortController()
-    const onSignal = (): void => {
-      io.err('\nleaving the room after this step (press Ctrl-C again to quit at once)...')
-      controller.abort()
-      process.once('SIGINT', () => process.exit(130))
-    }
-    process.once('SIGINT', onSignal)
-    const node = new TrainingNode({
-      model: new TrainerModel(trainer),
-      train,
-      test: dataset.test,
-      epochs,
-      batchSize,
-      seed: seed + (partition?.index ?? 0),
+    const backend = stringFlag(values, 'backend')
+    const session = await createNodeSession({
+      data: { spec: dataSpec },
+      training,
+      ...(partition !== undefined && { partition }),
       algorithm,
-      algorithmSeed: roomSeed(room),
-      swarm,
-      room,
-      roundTimeoutMs: timeouts.roundTimeoutMs,
-      joinTimeoutMs: timeouts.joinTimeoutMs,
-      waitForPeers: {
-        count: numberFlag(values, 'wait-peers', 0, { integer: true, min: 0, max: 1024 }),
-        timeoutMs: numberFlag(values, 'wait-peers-timeout-ms', 60_000, { min: 1 }),
-      },
+      ...(backend !== undefined && { backend }),
+      maxPeers,
+      room: { signalUrl: signalUrl ?? startEmbedded, room, secret, ...(peerId !== undefined && { peerId }) },
+      iceServers,
+      timeouts,
+      waitForPeers,
       signal: controller.signal,
       onEvent: (e) => {
         sink.write(e)
         printer(e)
       },
+      log: (line) => io.err(line),
+      onDataProgress: (line) => io.status(line),
+      softwareVersion: `longhaul/${LONGHAUL_VERSION}`,
       ...(fault !== undefined && { fault }),
     })
+    cleanups.unshift(() => session.close())
+    process.once('SIGINT', onSignal)
     let summary: NodeSummary
     try {
-      summary = await node.run()
+      summary = await session.node.run()
     } catch (error) {
-      throw explainFailure(error, url)
+      throw explainNodeFailure(error, session.signalUrl)
     } finally {
       process.removeListener('SIGINT', onSignal)
     }
@@ -573,13 +511,13 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
       slot: summary.slot,
       rejectedMessages: summary.rejectedMessages,
       protocolErrors: summary.protocolErrors,
-      backend,
+      backend: session.backend.name,
       ...(summary.catchUpAccuracy !== undefined && { catchUpAccuracy: roundTo(summary.catchUpAccuracy, 4) }),
     }
     if (isJson) io.out(JSON.stringify(result))
     else
       io.out(
-        `test accuracy ${(result.testAccuracy * 100).toFixed(2)}% after ${epochs} epochs with ${summary.peersSeen} peer(s): ${summary.averagedRounds} averaged / ${summary.localOnlyRounds} local rounds, ${kb(summary.bytesSent)} sent, ${kb(summary.bytesReceived)} received, ${formatDuration(result.seconds)}`,
+        `test accuracy ${(result.testAccuracy * 100).toFixed(2)}% after ${training.epochs} epochs with ${summary.peersSeen} peer(s): ${summary.averagedRounds} averaged / ${summary.localOnlyRounds} local rounds, ${kb(summary.bytesSent)} sent, ${kb(summary.bytesReceived)} received, ${formatDuration(result.seconds)}`,
       )
     return summary.isStopped ? 130 : 0
   } finally {
@@ -593,21 +531,25 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
   }
 }
 
-/** One clear line for failures a user can act on (main prints the message). */
-function explainFailure(error: unknown, url: string): unknown {
-  if (!isCoreError(error)) return error
-  switch (error.code) {
-    case 'ERR_CONNECTION_FAILED':
-    case 'ERR_TIMEOUT':
-      return /signaling|join did not complete/.test(error.message)
-        ? new CoreError(error.code, `cannot join through the signaling server at ${url}: ${error.message}`)
-        : error
-    case 'ERR_AUTH_FAILED':
-      return new CoreError(
-        error.code,
-        `admission refused by the signaling server: wrong room secret (${error.message})`,
-      )
-    default:
-      return error
+/** `--max-peers`: worker slots of the room. */
+export function maxPeersFromFlags(values: ParsedArgs['values']): number {
+  return numberFlag(values, 'max-peers', DEFAULT_MAX_PEERS, { integer: true, min: 1, max: 1024 })
+}
+
+/** The timeout flags, each with its default. */
+export function nodeTimeoutsFromFlags(values: ParsedArgs['values']): NodeTimeouts {
+  return {
+    roundTimeoutMs: numberFlag(values, 'round-timeout-ms', DEFAULT_NODE_TIMEOUTS.roundTimeoutMs, { min: 1 }),
+    joinTimeoutMs: numberFlag(values, 'join-timeout-ms', DEFAULT_NODE_TIMEOUTS.joinTimeoutMs, { min: 1 }),
+    peerTimeoutMs: numberFlag(values, 'peer-timeout-ms', DEFAULT_NODE_TIMEOUTS.peerTimeoutMs, { min: 1 }),
+    heartbeatMs: numberFlag(values, 'heartbeat-ms', DEFAULT_NODE_TIMEOUTS.heartbeatMs, { min: 1 }),
+    connectTimeoutMs: numberFlag(values, 'connect-timeout-ms', DEFAULT_NODE_TIMEOUTS.connectTimeoutMs, {
+      min: 1,
+    }),
+    connectAttempts: numberFlag(values, 'connect-attempts', DEFAULT_NODE_TIMEOUTS.connectAttempts, {
+      integer: true,
+      min: 1,
+      max: 100,
+    }),
   }
 }

@@ -6,7 +6,6 @@ import { parseAlgorithmSpec } from '../algorithms/config.ts'
 import type { AlgorithmConfig } from '../algorithms/config.ts'
 import { loadDataset } from '../data/resolve-dataset.node.ts'
 import { CoreError } from '../errors.ts'
-import { initBackend } from '../platform/backends.node.ts'
 import { writeTextFile } from '../sim/csv.node.ts'
 import { curveCsv } from '../sim/curve.ts'
 import {
@@ -20,7 +19,7 @@ import { defaultStepMs, runSimulation, type PartitionSpec } from '../sim/run-sim
 import { parseMembershipEvents, parseStragglers } from '../sim/sim-specs.ts'
 import type { SgpDelivery } from '../sim/simulator.ts'
 import { MODEL_ZOO, zooModel } from '../tensor/models.ts'
-import { requiredTrainingKernels } from '../tensor/training-kernels.ts'
+import { setupBackend } from '../training/trainer-setup.node.ts'
 import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
 import {
   ALGORITHM_OPTION_FLAGS,
@@ -124,7 +123,9 @@ Workers and data:
   --seed <n>               seed of data, model init and network (default: 1)
   --eval-every <steps>     evaluate the averaged model every n steps (default: about 10 times)
   --test-samples <n>       evaluate on the first n test samples (default: all)
-  --backend <name>         tensor backend: tensorflow, wasm, cpu
+  --backend <name>         tensor backend of this process: tensorflow-gpu, tensorflow, wasm, cpu
+                           (workers step synchronously on the virtual clock, so the browser
+                           routes and async-only WebGPU are refused with the reason)
 Output:
   --csv <file>             write the accuracy curve (per network and checkpoint) as CSV
   --json                   print the summary as JSON on the last stdout line
@@ -264,9 +265,9 @@ export async function runSimCommand(args: string[], io: CliIo): Promise<number> 
   const isJson = booleanFlag(values, 'json')
   const started = performance.now()
 
-  const backend = await initBackend({
-    preferred: stringFlag(values, 'backend'),
-    requiredKernels: requiredTrainingKernels(model.layerClasses),
+  const backend = await setupBackend({
+    modelSpec: modelName,
+    backend: stringFlag(values, 'backend'),
     log: (line) => io.err(line),
   })
   const dataset = await loadDataset(dataSpec, { seed, onProgress: (line: string) => io.status(line) })

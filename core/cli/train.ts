@@ -7,31 +7,26 @@ import { CoreError } from '../errors.ts'
 import type { Dataset } from '../data/dataset.ts'
 import { epochBatches, batchCount } from '../data/batching.ts'
 import { loadDataset } from '../data/resolve-dataset.node.ts'
-import { exportModel } from '../tensor/model-files.node.ts'
 import { MODEL_ZOO } from '../tensor/models.ts'
 import type { Checkpoint } from '../training/checkpoint.ts'
 import { loadLatestCheckpoint, saveCheckpoint } from '../training/checkpoint-files.node.ts'
 import { runLocalTraining, type TrainingPosition } from '../training/local-training.ts'
-import type { Trainer } from '../training/trainer.ts'
-import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
-import { limitSamples, roundTo, setupTrainer } from './model-setup.ts'
-import { booleanFlag, numberFlag, parseCommandArgs, stringFlag, type OptionSpec } from './args.ts'
+import type { AsyncTrainer } from '../browser/async-trainer.ts'
+import { DEFAULT_LEARNING_RATES } from '../training/trainer.ts'
+import { backendHelpLines, setupRouteTrainer } from '../training/trainer-setup.node.ts'
+import { limitSamples, roundTo } from './model-setup.ts'
+import { booleanFlag, parseCommandArgs, stringFlag, type OptionSpec } from './args.ts'
 import type { CliIo } from './io.ts'
 import { formatDuration, progressLine } from './progress.ts'
+import { parseTrainingFlags, TRAINING_FLAG_OPTIONS } from './training-flags.ts'
 
 const OPTIONS: OptionSpec = {
   data: { type: 'string' },
-  model: { type: 'string' },
-  epochs: { type: 'string' },
-  batch: { type: 'string' },
-  lr: { type: 'string' },
-  optimizer: { type: 'string' },
+  ...TRAINING_FLAG_OPTIONS,
   backend: { type: 'string' },
-  seed: { type: 'string' },
   'checkpoint-dir': { type: 'string' },
   resume: { type: 'boolean' },
   export: { type: 'string' },
-  'max-train-samples': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 }
@@ -49,7 +44,7 @@ Options:
   --batch <n>              batch size (default: 64)
   --optimizer <name>       adam, momentum or sgd (default: adam)
   --lr <rate>              learning rate (default: adam ${DEFAULT_LEARNING_RATES.adam}, momentum ${DEFAULT_LEARNING_RATES.momentum}, sgd ${DEFAULT_LEARNING_RATES.sgd})
-  --backend <name>         force a tensor backend: tensorflow, wasm, cpu (env LONGHAUL_BACKEND)
+${backendHelpLines()}
   --seed <n>               seed for shuffling and generated data (default: 1)
   --checkpoint-dir <dir>   where checkpoints go (default: .longhaul/runs/<data>-<model>)
   --resume                 continue from the newest valid checkpoint in --checkpoint-dir
@@ -80,18 +75,15 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
       'ERR_INVALID_ARGUMENT',
       '--data is required (try --data shapes). Run "longhaul train --help" for the options.',
     )
-  const modelSpec = stringFlag(values, 'model') ?? 'mlp'
-  const epochs = numberFlag(values, 'epochs', 5, { integer: true, min: 1 })
-  const batchSize = numberFlag(values, 'batch', 64, { integer: true, min: 1, max: 65536 })
-  const optimizerKind = parseOptimizerKind(stringFlag(values, 'optimizer') ?? 'adam')
-  const learningRate = numberFlag(values, 'lr', DEFAULT_LEARNING_RATES[optimizerKind], {
-    min: Number.MIN_VALUE,
-  })
-  const seed = numberFlag(values, 'seed', 1, { integer: true, min: 0, max: 2 ** 31 - 1 })
-  const maxTrainSamples = numberFlag(values, 'max-train-samples', Number.POSITIVE_INFINITY, {
-    integer: true,
-    min: 1,
-  })
+  const {
+    modelSpec,
+    epochs,
+    batchSize,
+    optimizer: optimizerKind,
+    learningRate,
+    seed,
+    maxTrainSamples,
+  } = parseTrainingFlags(values, { epochs: 5 })
   const isJson = booleanFlag(values, 'json')
   const checkpointDir =
     stringFlag(values, 'checkpoint-dir') ??
@@ -107,19 +99,63 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
   )
 
   const shape = { inputShape: manifest.inputShape, classCount: manifest.classes.length }
-  const { trainer, backend: backendName } = await setupTrainer({
+  const setup = await setupRouteTrainer({
     modelSpec,
     shape,
     optimizer: { kind: optimizerKind, learningRate },
     backend: stringFlag(values, 'backend'),
     log: (line) => io.err(line),
   })
+  try {
+    return await trainOn(setup.trainer, setup.backend, {
+      dataset,
+      train,
+      modelSpec,
+      epochs,
+      batchSize,
+      seed,
+      optimizerKind,
+      learningRate,
+      checkpointDir,
+      exportDir,
+      isResumed: booleanFlag(values, 'resume'),
+      isJson,
+      started,
+      exportModel: (dir) => setup.exportModel(dir),
+      io,
+    })
+  } finally {
+    await setup.close()
+  }
+}
+
+interface TrainRun {
+  readonly dataset: Dataset
+  readonly train: Dataset['train']
+  readonly modelSpec: string
+  readonly epochs: number
+  readonly batchSize: number
+  readonly seed: number
+  readonly optimizerKind: string
+  readonly learningRate: number
+  readonly checkpointDir: string
+  readonly exportDir: string
+  readonly isResumed: boolean
+  readonly isJson: boolean
+  readonly started: number
+  exportModel(dir: string): Promise<string>
+  readonly io: CliIo
+}
+
+async function trainOn(trainer: AsyncTrainer, backendName: string, run: TrainRun): Promise<number> {
+  const { dataset, train, modelSpec, epochs, batchSize, seed, optimizerKind, learningRate, io } = run
+  const { checkpointDir, exportDir, isJson, started } = run
   io.err(
-    `model: ${modelSpec}, ${trainer.params.layout.totalSize.toLocaleString('en-US')} parameters (layout ${trainer.params.layout.fingerprint}); optimizer ${optimizerKind} lr ${learningRate}`,
+    `model: ${modelSpec}, ${trainer.totalSize.toLocaleString('en-US')} parameters (layout ${trainer.fingerprint}); optimizer ${optimizerKind} lr ${learningRate}`,
   )
 
   let start: TrainingPosition | undefined
-  if (booleanFlag(values, 'resume')) {
+  if (run.isResumed) {
     start = await resumeFrom(checkpointDir, trainer, dataset, modelSpec, io)
   }
 
@@ -132,7 +168,11 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
   }
   process.once('SIGINT', onSignal)
   const result = await runLocalTraining({
-    trainer,
+    trainer: {
+      // One step per request: a browser route answers each with its loss (one value, no JSON).
+      trainStep: async (x, y) => (await trainer.trainSteps(x, y, y.length))[0]!,
+      evaluate: (split) => trainer.evaluate(split),
+    },
     test: dataset.test,
     epochs,
     batchesPerEpoch: batches,
@@ -170,8 +210,8 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
       `stopped at epoch ${result.position.epoch + 1}, batch ${result.position.batchInEpoch}; checkpoint saved to ${checkpointDir} (continue with --resume)`,
     )
   }
-  const final = result.epochs.at(-1)?.test ?? trainer.evaluate(dataset.test)
-  const modelFile = await exportModel(trainer.model, exportDir)
+  const final = result.epochs.at(-1)?.test ?? (await trainer.evaluate(dataset.test))
+  const modelFile = await run.exportModel(exportDir)
   io.err(`checkpoints: ${checkpointDir}; model exported to ${modelFile}`)
   const summary: TrainSummary = {
     testAccuracy: roundTo(final.accuracy, 4),
@@ -185,13 +225,12 @@ export async function runTrainCommand(args: string[], io: CliIo): Promise<number
     io.out(
       `test accuracy ${(summary.testAccuracy * 100).toFixed(2)}% after ${summary.epochs} epochs on ${summary.backend} (${summary.examplesPerSec} examples/s, ${formatDuration(summary.seconds)})`,
     )
-  trainer.close()
   return result.isStopped ? 130 : 0
 }
 
 async function resumeFrom(
   dir: string,
-  trainer: Trainer,
+  trainer: AsyncTrainer,
   dataset: Dataset,
   modelSpec: string,
   io: CliIo,
@@ -203,10 +242,10 @@ async function resumeFrom(
   }
   if (loaded.fallbackReason) io.err(`resume: ${loaded.fallbackReason}; using ${loaded.file} instead`)
   const { meta, params, blocks } = loaded.checkpoint
-  if (meta.layoutFingerprint !== trainer.params.layout.fingerprint) {
+  if (meta.layoutFingerprint !== trainer.fingerprint) {
     throw new CoreError(
       'ERR_BAD_CHECKPOINT',
-      `${loaded.file} was written for model layout ${meta.layoutFingerprint} (${meta.modelName}), not ${trainer.params.layout.fingerprint} (${modelSpec})`,
+      `${loaded.file} was written for model layout ${meta.layoutFingerprint} (${meta.modelName}), not ${trainer.fingerprint} (${modelSpec})`,
     )
   }
   if (meta.datasetHash !== dataset.manifest.contentHash) {
@@ -215,7 +254,7 @@ async function resumeFrom(
       `${loaded.file} was trained on dataset ${meta.datasetName} (hash ${meta.datasetHash}), not ${dataset.manifest.name} (hash ${dataset.manifest.contentHash})`,
     )
   }
-  trainer.params.write(params)
+  await trainer.writeParams(params)
   await trainer.importOptimizerState(
     blocks
       .filter((b) => b.name.startsWith('optimizer:'))
@@ -227,7 +266,7 @@ async function resumeFrom(
 }
 
 async function checkpointOf(
-  trainer: Trainer,
+  trainer: AsyncTrainer,
   dataset: Dataset,
   modelSpec: string,
   position: TrainingPosition,
@@ -236,7 +275,7 @@ async function checkpointOf(
   const optimizerState = await trainer.exportOptimizerState()
   return {
     meta: {
-      layoutFingerprint: trainer.params.layout.fingerprint,
+      layoutFingerprint: trainer.fingerprint,
       modelName: modelSpec,
       datasetName: dataset.manifest.name,
       datasetHash: dataset.manifest.contentHash,
@@ -245,7 +284,7 @@ async function checkpointOf(
       createdAtMs: Date.now(),
       extra: { batchInEpoch: position.batchInEpoch, config },
     },
-    params: trainer.params.read(),
+    params: await trainer.readParams(),
     blocks: optimizerState.map((s) => ({ name: `optimizer:${s.name}`, shape: s.shape, values: s.values })),
   }
 }

@@ -33,6 +33,11 @@ export interface PeerMetrics {
   readonly receiveRateBytesPerSec: number
   /** 'host' (direct), 'srflx'/'prflx' (through NAT), 'relay' (TURN). */
   readonly connectionType?: IceCandidateType
+  /**
+   * Raw float32 bytes / payload bytes of this node's last algorithm message, the compression
+   * its messages to this member get (1 when uncompressed); absent before the first message.
+   */
+  readonly compressionRatio?: number
   readonly protocolErrors: number
   /** Algorithm messages this node refused from the peer (non-finite, malformed, ...). */
   readonly rejectedMessages: number

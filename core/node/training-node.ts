@@ -33,7 +33,7 @@
  *   waits until the handshakes settle, asks the training member with the lowest slot for a
  *   snapshot (params + `exportState()` + optimizer state, taken at that peer's next round
  *   boundary, chunked and hash verified), imports it with mode 'catch-up', announces its slot
- *   and start step, and runs from that step. A source that does not answer within
+ *   and start step, and runs from that step. A source that sends nothing of its snapshot for
  *   `snapshotTimeoutMs` (or refuses: no free slot) is skipped for the next one; after
  *   `joinTimeoutMs` in total the join fails with ERR_TIMEOUT. If every member refused us, the
  *   node fails with the refusal (ERR_SCHEMA_MISMATCH with the differing manifest fields); if
@@ -53,6 +53,17 @@
  * - Epochs are local: `epochs` passes over this node's own data; steps are the algorithm's
  *   global steps (a joiner starts at its source's step).
  *
+ * - Pause. `pause()` stops stepping at the next step boundary; the swarm stays up (heartbeats,
+ *   stats, snapshots for joiners at a round boundary), so peers keep us as a member and go on
+ *   with local-only rounds (synchronous algorithms wait out each round's deadline meanwhile).
+ *   `resume()` continues with the next batch.
+ * - Checkpoints. With `onCheckpoint`, the node hands its state (params, `exportState()`,
+ *   optimizer state, step, epoch and batch position) to the caller after every local epoch
+ *   and when stopped, awaited between steps, so the state is always a round boundary of this
+ *   worker. With `resumeFrom`, a node that founds the room starts from such a state instead of
+ *   its fresh model; a joiner takes the room's current model as always (a 'log' event says
+ *   the resume state was not used).
+ *
  * Everything observable goes out as `NodeEvent`s (node-events.ts): plain data for an API
  * server or the CLI. Runtime-agnostic: no Node built-ins; the swarm, model and clock are
  * injected.
@@ -66,6 +77,7 @@ import type {
 import type { CompressorFactory } from '../algorithms/algorithm-core.ts'
 import type { AlgorithmConfig } from '../algorithms/config.ts'
 import { createAlgorithm } from '../algorithms/registry.ts'
+import type { AlgorithmState } from '../algorithms/state.ts'
 import { batchCount, epochBatches } from '../data/batching.ts'
 import type { Split } from '../data/dataset.ts'
 import { CoreError, isCoreError, type ErrorCode } from '../errors.ts'
@@ -78,7 +90,7 @@ import { algorithmToFrameMessage, frameMessageToAlgorithm } from './algorithm-fr
 import { isFaultTarget, otherFingerprint, withNaN, type FaultPlan } from './fault-injection.ts'
 import type { LocalModel } from './local-model.ts'
 import type { NodeEvent, NodeEventBody, NodeSummary, PeerMetrics } from './node-events.ts'
-import { decodeSnapshot, encodeSnapshot } from './snapshot-codec.ts'
+import { decodeSnapshot, encodeSnapshot, type OptimizerTensor } from './snapshot-codec.ts'
 
 /** Every tunable of the node with its default. */
 export const NODE_DEFAULTS = {
@@ -86,7 +98,7 @@ export const NODE_DEFAULTS = {
   roundTimeoutMs: 10_000,
   /** Total time a joiner may take to get a snapshot from some member. */
   joinTimeoutMs: 120_000,
-  /** Wait for one source's snapshot before asking the next member. */
+  /** Wait this long without a chunk of one source's snapshot before asking the next member. */
   snapshotTimeoutMs: 30_000,
   /** How long a joiner lets handshakes settle before it picks a source anyway. */
   settleMs: 3_000,
@@ -137,10 +149,36 @@ export interface TrainingNodeOptions {
   readonly onEvent?: (event: NodeEvent) => void
   /** Stops after the current step; the node still leaves gracefully. */
   readonly signal?: AbortSignal
+  /**
+   * Receives this node's state after every local epoch ('epoch') and when stopped early
+   * ('stopped'); awaited between steps. A rejection is reported as a 'log' warning and
+   * training goes on.
+   */
+  readonly onCheckpoint?: (state: NodeTrainingState, reason: 'epoch' | 'stopped') => Promise<void>
+  /** A state from `onCheckpoint` to start from when this node founds the room (see the header). */
+  readonly resumeFrom?: NodeTrainingState
   /** TEST ONLY: corrupt one outgoing message (fault-injection.ts). */
   readonly fault?: FaultPlan
   /** Passed to the algorithm (tests). */
   readonly createCompressor?: CompressorFactory
+}
+
+/**
+ * Everything a node needs to continue where it stopped: taken between steps, so `state` is
+ * the algorithm's state at a step boundary. Arrays are copies owned by the receiver.
+ */
+export interface NodeTrainingState {
+  /** The algorithm's next global step. */
+  readonly step: number
+  /** Local epochs completed. */
+  readonly epoch: number
+  /** Batches of epoch `epoch` already trained (0 after a whole epoch). */
+  readonly batchInEpoch: number
+  readonly params: Float32Array
+  readonly algorithm: AlgorithmState
+  readonly optimizer: { readonly kind: string; readonly tensors: readonly OptimizerTensor[] }
+  /** Test accuracy at the last epoch end, when known. */
+  readonly testAccuracy?: number
 }
 
 /** The algorithm seed every peer of room `room` derives alike (31 bits). */
@@ -160,6 +198,8 @@ type SnapshotWaitResult =
 interface SnapshotWait {
   readonly source: string
   readonly resolve: (result: SnapshotWaitResult) => void
+  /** Clock time of the request or of the last chunk that arrived. */
+  lastProgressMs: number
 }
 
 interface CachedFrame {
@@ -198,6 +238,9 @@ class Waker {
     })
   }
 }
+
+/** Rounds whose sent-to slots are kept while their outcome is pending. */
+const MAX_TRACKED_ROUNDS = 256
 
 function positive(name: string, value: number): number {
   if (!(value > 0) || !Number.isFinite(value))
@@ -251,6 +294,14 @@ export class TrainingNode {
   private protocolErrors = 0
   private rejectedMessages = 0
   private catchUpAccuracy: number | undefined
+  private isPausedFlag = false
+  /** Set once the node trained (founded or imported a snapshot): a resume state applies only before. */
+  private hasStarted = false
+  private lastTestAccuracy: number | undefined
+  /** Where the local epochs start (a resumed founder starts inside its saved position). */
+  private startPosition = { epoch: 0, batchInEpoch: 0 }
+  /** Slots this node sent each (message kind, round) to, until that round's outcome. */
+  private readonly sentSlots = new Map<string, Set<number>>()
 
   constructor(options: TrainingNodeOptions) {
     this.o = options
@@ -273,6 +324,24 @@ export class TrainingNode {
     const size = options.model.layout.totalSize
     if (options.swarm.manifest.model.layoutFingerprint !== options.model.layout.fingerprint) {
       throw new CoreError('ERR_INVALID_ARGUMENT', 'the run manifest was made for another model layout')
+    }
+    const resume = options.resumeFrom
+    if (resume !== undefined) {
+      if (
+        resume.params.length !== size ||
+        resume.algorithm.layoutFingerprint !== options.model.layout.fingerprint
+      ) {
+        throw new CoreError(
+          'ERR_BAD_CHECKPOINT',
+          `the resume state belongs to model layout ${resume.algorithm.layoutFingerprint} (${resume.params.length} parameters), this model is ${options.model.layout.fingerprint} (${size})`,
+        )
+      }
+      if (resume.algorithm.workerCount !== options.swarm.manifest.workerSlots) {
+        throw new CoreError(
+          'ERR_BAD_CHECKPOINT',
+          `the resume state was saved in a room of ${resume.algorithm.workerCount} worker slots, this room has ${options.swarm.manifest.workerSlots}`,
+        )
+      }
     }
     this.params = new Float32Array(size)
     this.shadow = new Float32Array(size)
@@ -303,6 +372,13 @@ export class TrainingNode {
         members: peers.length,
         role: this.role,
       })
+      if (this.role === 'joiner' && this.o.resumeFrom !== undefined) {
+        this.emit({
+          type: 'log',
+          level: 'info',
+          message: `the room already trains: this node takes the room's current model, not its resume state (step ${this.o.resumeFrom.step})`,
+        })
+      }
       const statsTick = (): void => {
         this.emitPeers()
         cancelStats = this.clock.setTimeout(
@@ -313,12 +389,12 @@ export class TrainingNode {
       cancelStats = this.clock.setTimeout(statsTick, this.o.statsIntervalMs ?? NODE_DEFAULTS.statsIntervalMs)
       if (this.role === 'founder') {
         await this.waitForPeers()
-        this.found()
+        await this.found()
       } else {
         await this.joinTraining()
       }
       const isStopped = await this.trainLoop()
-      const final = this.model.evaluate(this.o.test)
+      const final = await this.model.evaluate(this.o.test)
       const algo = this.algo
       if (algo !== undefined) this.send(algo.leave(this.params))
       this.emitPeers()
@@ -352,6 +428,27 @@ export class TrainingNode {
       for (const undo of unsubscribe) undo()
       await this.swarm.close()
     }
+  }
+
+  /**
+   * Stops stepping at the next step boundary; the node stays in the room (see the header).
+   * Idempotent; a no-op once the run ended.
+   */
+  pause(): void {
+    if (this.isPausedFlag) return
+    this.isPausedFlag = true
+    this.waker.notify()
+  }
+
+  /** Continues after `pause()`. Idempotent. */
+  resume(): void {
+    if (!this.isPausedFlag) return
+    this.isPausedFlag = false
+    this.waker.notify()
+  }
+
+  get isPaused(): boolean {
+    return this.isPausedFlag
   }
 
   private get isAborted(): boolean {
@@ -409,6 +506,10 @@ export class TrainingNode {
         const wait = this.snapshotWait
         if (wait?.source === snap.from)
           wait.resolve({ kind: 'snapshot', bytes: snap.bytes, slot: snap.slot, startStep: snap.startStep })
+      }),
+      s.on('snapshot-progress', (info) => {
+        const wait = this.snapshotWait
+        if (wait?.source === info.peer) wait.lastProgressMs = this.clock.now()
       }),
       s.on('snapshot-failed', (info) => {
         const wait = this.snapshotWait
@@ -529,6 +630,7 @@ export class TrainingNode {
       return
     }
     this.snapshotRequests.add(peer)
+    this.waker.notify()
   }
 
   // ---- joining --------------------------------------------------------------------------------
@@ -562,14 +664,45 @@ export class TrainingNode {
     }
   }
 
-  private found(): void {
+  private async found(): Promise<void> {
     const algo = this.createAlgorithm(0)
-    this.model.readParams(this.params)
-    algo.start(this.params)
+    const resume = this.hasStarted ? undefined : this.o.resumeFrom
+    this.hasStarted = true
+    if (resume === undefined) {
+      await this.model.readParams(this.params)
+      algo.start(this.params)
+    } else {
+      // The same worker slot restores exactly; another slot's state is adopted as a joiner
+      // adopts a peer's (shared counters kept, private residuals started fresh).
+      if (resume.algorithm.workerIndex === 0) algo.importState(resume.algorithm, { mode: 'checkpoint' })
+      else algo.importState(resume.algorithm, { mode: 'catch-up', params: resume.params })
+      await this.model.writeParams(resume.params)
+      this.params.set(resume.params)
+      if (resume.optimizer.kind === this.model.optimizerKind) {
+        await this.model.importOptimizerState(resume.optimizer.tensors)
+      } else {
+        this.emit({
+          type: 'log',
+          level: 'info',
+          message: `keeping a fresh ${this.model.optimizerKind} state (the resume state has ${resume.optimizer.kind})`,
+        })
+      }
+      this.startPosition = { epoch: resume.epoch, batchInEpoch: resume.batchInEpoch }
+      this.emit({
+        type: 'log',
+        level: 'info',
+        message: `resumed from step ${algo.step}, epoch ${resume.epoch}, batch ${resume.batchInEpoch}`,
+      })
+    }
     this.algo = algo
     this.slot = 0
-    this.swarm.setMembership({ slot: 0, startStep: 0 })
-    this.emit({ type: 'training-started', slot: 0, step: 0, workerSlots: this.swarm.manifest.workerSlots })
+    this.swarm.setMembership({ slot: 0, startStep: algo.step })
+    this.emit({
+      type: 'training-started',
+      slot: 0,
+      step: algo.step,
+      workerSlots: this.swarm.manifest.workerSlots,
+    })
   }
 
   /** The joiner's path (also after a slot conflict): get a snapshot, import it, announce. */
@@ -616,7 +749,7 @@ export class TrainingNode {
         }
         this.emit({ type: 'log', level: 'info', message: 'every member left the room; starting it anew' })
         this.role = 'founder'
-        this.found()
+        await this.found()
         return
       }
       await this.waker.wait(Math.min(500, deadline - now))
@@ -627,18 +760,29 @@ export class TrainingNode {
     const started = this.clock.now()
     if (!this.swarm.requestSnapshot(source)) return false
     this.emit({ type: 'log', level: 'info', message: `asking ${source} for the current model` })
+    // The timeout runs from the last chunk, not from the request: a big model on a slow link
+    // may take minutes and is fine while it moves; a source that stalls is left after
+    // snapshotTimeoutMs of silence.
     const result = await new Promise<SnapshotWaitResult>((resolve) => {
-      const cancel = this.clock.setTimeout(
-        () => resolve({ kind: 'failed', reason: `no snapshot within ${this.snapshotTimeoutMs} ms` }),
-        this.snapshotTimeoutMs,
-      )
-      this.snapshotWait = {
+      let cancel = (): void => {}
+      const wait: SnapshotWait = {
         source,
+        lastProgressMs: started,
         resolve: (r) => {
           cancel()
           resolve(r)
         },
       }
+      const check = (): void => {
+        const silentMs = this.clock.now() - wait.lastProgressMs
+        if (silentMs >= this.snapshotTimeoutMs) {
+          resolve({ kind: 'failed', reason: `no snapshot data for ${this.snapshotTimeoutMs} ms` })
+          return
+        }
+        cancel = this.clock.setTimeout(check, this.snapshotTimeoutMs - silentMs)
+      }
+      cancel = this.clock.setTimeout(check, this.snapshotTimeoutMs)
+      this.snapshotWait = wait
     })
     this.snapshotWait = undefined
     if (result.kind === 'failed') {
@@ -682,7 +826,7 @@ export class TrainingNode {
         `algorithm state is at step ${algo.step}, the snapshot at ${startStep}`,
       )
     }
-    this.model.writeParams(snapshot.params)
+    await this.model.writeParams(snapshot.params)
     this.params.set(snapshot.params)
     if (snapshot.optimizer.kind === this.model.optimizerKind) {
       await this.model.importOptimizerState(snapshot.optimizer.tensors)
@@ -695,6 +839,7 @@ export class TrainingNode {
     }
     this.algo = algo
     this.slot = slot
+    this.hasStarted = true
     this.swarm.setMembership({ slot, startStep })
     for (const b of this.buffered.splice(0)) this.deliver(algo, b.peer, b.slot, { ...b.message, to: [slot] })
     this.emit({
@@ -704,7 +849,7 @@ export class TrainingNode {
       workerSlots: this.swarm.manifest.workerSlots,
     })
     if (this.o.evaluateAfterCatchUp !== false) {
-      const score = this.model.evaluate(this.o.test)
+      const score = await this.model.evaluate(this.o.test)
       this.catchUpAccuracy = score.accuracy
       this.emit({
         type: 'catch-up',
@@ -730,13 +875,29 @@ export class TrainingNode {
     let windowLoss = 0
     let windowBatches = 0
     let windowExamples = 0
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      const epochStart = this.clock.now()
+    const start = this.startPosition
+    for (let epoch = start.epoch; epoch < epochs; epoch++) {
+      let epochStart = this.clock.now()
       let epochLoss = 0
       let epochBatchesDone = 0
       let batch = 0
+      const skip = epoch === start.epoch ? start.batchInEpoch : 0
       for (const b of epochBatches(train, { batchSize, seed, epoch })) {
-        if (this.isAborted) return true
+        if (batch < skip) {
+          batch++
+          continue
+        }
+        if (this.isPausedFlag && !this.isAborted) {
+          const pausedAt = this.clock.now()
+          await this.waitWhilePaused()
+          const pausedMs = this.clock.now() - pausedAt
+          epochStart += pausedMs
+          windowStart += pausedMs
+        }
+        if (this.isAborted) {
+          await this.checkpoint(epoch, batch, 'stopped')
+          return true
+        }
         if (this.isConflicted) await this.yieldSlot()
         const loss = await this.step(b.x, b.y)
         batch++
@@ -765,7 +926,8 @@ export class TrainingNode {
           windowExamples = 0
         }
       }
-      const test = this.model.evaluate(this.o.test)
+      const test = await this.model.evaluate(this.o.test)
+      this.lastTestAccuracy = test.accuracy
       this.emit({
         type: 'epoch',
         epoch: epoch + 1,
@@ -776,8 +938,52 @@ export class TrainingNode {
         testAccuracy: test.accuracy,
         seconds: (this.clock.now() - epochStart) / 1000,
       })
+      await this.checkpoint(epoch + 1, 0, 'epoch')
     }
     return false
+  }
+
+  /** Idles between steps until resumed or stopped; joiners still get snapshots meanwhile. */
+  private async waitWhilePaused(): Promise<void> {
+    this.emit({
+      type: 'log',
+      level: 'info',
+      message: `paused at step ${this.algo?.step ?? 0}; staying in the room`,
+    })
+    while (this.isPausedFlag && !this.isAborted) {
+      const algo = this.algo
+      if (
+        algo !== undefined &&
+        this.snapshotRequests.size > 0 &&
+        (algo.step === 0 || algo.shouldCommunicate(algo.step - 1))
+      ) {
+        await this.serveSnapshots(algo)
+      }
+      await this.waker.wait(1000)
+    }
+    if (!this.isAborted)
+      this.emit({ type: 'log', level: 'info', message: `resumed at step ${this.algo?.step ?? 0}` })
+  }
+
+  /** Hands the state at this step boundary to `onCheckpoint`; a failure is a warning, not a stop. */
+  private async checkpoint(epoch: number, batchInEpoch: number, reason: 'epoch' | 'stopped'): Promise<void> {
+    const save = this.o.onCheckpoint
+    const algo = this.algo
+    if (save === undefined || algo === undefined) return
+    try {
+      const state: NodeTrainingState = {
+        step: algo.step,
+        epoch,
+        batchInEpoch,
+        params: this.params.slice(),
+        algorithm: algo.exportState(),
+        optimizer: { kind: this.model.optimizerKind, tensors: await this.model.exportOptimizerState() },
+        ...(this.lastTestAccuracy !== undefined && { testAccuracy: this.lastTestAccuracy }),
+      }
+      await save(state, reason)
+    } catch (error) {
+      this.emit({ type: 'log', level: 'warn', message: `checkpoint not saved: ${describe(error)}` })
+    }
   }
 
   private async yieldSlot(): Promise<void> {
@@ -806,12 +1012,12 @@ export class TrainingNode {
     algo.beforeLocalStep(ctx, this.params)
     let loss: number
     if (algo.exchangeKind === 'gradient') {
-      loss = this.model.computeGradients(x, y, this.grad)
+      loss = await this.model.computeGradients(x, y, this.grad)
       this.send(algo.submitGradient(ctx, this.grad))
       await this.waitLoop(algo, k, { params: this.params, grad: this.grad })
-      this.model.applyGradients(this.grad)
+      await this.model.applyGradients(this.grad)
     } else {
-      loss = this.model.trainStep(x, y)
+      loss = await this.model.trainStep(x, y)
     }
     if (!Number.isFinite(loss)) {
       throw new CoreError(
@@ -819,11 +1025,11 @@ export class TrainingNode {
         `training diverged: loss is ${loss} at step ${k}; lower the learning rate`,
       )
     }
-    this.model.readParams(this.params)
+    await this.model.readParams(this.params)
     this.shadow.set(this.params)
     this.send(algo.afterLocalStep(ctx, this.params))
     await this.waitLoop(algo, k, { params: this.params })
-    if (!sameValues(this.params, this.shadow)) this.model.writeParams(this.params)
+    if (!sameValues(this.params, this.shadow)) await this.model.writeParams(this.params)
     this.localSteps++
     this.swarm.setRound(algo.stats().round)
     // Let frames, heartbeats and timers in between steps (a step blocks the event loop).
@@ -868,6 +1074,37 @@ export class TrainingNode {
     if (outcome.kind === 'averaged') this.averagedRounds++
     else this.localOnlyRounds++
     this.emit({ type: 'round', outcome, waitedMs, present })
+    const key = `${outcome.messageKind}:${outcome.round}`
+    const sent = this.sentSlots.get(key)
+    this.sentSlots.delete(key)
+    if (this.slot === null) return
+    this.emit({
+      type: 'topology',
+      round: outcome.round,
+      slot: this.slot,
+      sentTo: [...(sent ?? [])].sort((a, b) => a - b),
+      receivedFrom: outcome.kind === 'averaged' ? [...outcome.peers].sort((a, b) => a - b) : [],
+    })
+  }
+
+  /** Remembers the slots a round's message went to, for that round's 'topology' event. */
+  private noteSent(message: AlgorithmMessage, peers: readonly string[]): void {
+    const key = `${message.kind}:${message.round}`
+    let slots = this.sentSlots.get(key)
+    if (slots === undefined) {
+      slots = new Set()
+      this.sentSlots.set(key, slots)
+      // Rounds whose outcome never comes (a leave, a hand-over) must not pile up.
+      while (this.sentSlots.size > MAX_TRACKED_ROUNDS) {
+        const oldest = this.sentSlots.keys().next().value
+        if (oldest === undefined) break
+        this.sentSlots.delete(oldest)
+      }
+    }
+    for (const peer of peers) {
+      const slot = this.swarm.slotOf(peer)
+      if (slot !== null) slots.add(slot)
+    }
   }
 
   private send(messages: readonly AlgorithmMessage[]): void {
@@ -887,6 +1124,7 @@ export class TrainingNode {
       }
       const frame = this.swarm.encode(algorithmToFrameMessage(message), fingerprint)
       const sentTo = this.swarm.sendToSlots(message.to, frame)
+      this.noteSent(message, sentTo)
       if (message.to === 'all' && this.resendCacheSize > 0) {
         this.sentCache.push({ frame, step: this.algo?.step ?? 0, sentTo: new Set(sentTo) })
         this.sentCacheBytes += frame.length
@@ -924,6 +1162,9 @@ export class TrainingNode {
     const algo = this.algo
     const stats = algo?.stats()
     for (const p of stats?.peers ?? []) staleness.set(p.peer, p.roundsBehind)
+    // One compressor serves every peer: its last ratio is what messages to any member get.
+    const compressionRatio =
+      stats !== undefined && stats.lastCompressionRatio > 0 ? stats.lastCompressionRatio : undefined
     const peers: PeerMetrics[] = this.swarm.peerStats({ includeGone: false }).map((s) => {
       const c = this.countersOf(s.peer)
       const behind = s.slot === null ? undefined : staleness.get(s.slot)
@@ -941,6 +1182,7 @@ export class TrainingNode {
         sendRateBytesPerSec: Math.round(s.sendRateBytesPerSec),
         receiveRateBytesPerSec: Math.round(s.receiveRateBytesPerSec),
         ...(s.connectionType !== undefined && { connectionType: s.connectionType }),
+        ...(s.slot !== null && compressionRatio !== undefined && { compressionRatio }),
         protocolErrors: s.protocolErrors,
         rejectedMessages: c.rejected,
         lateMessages: c.late,

@@ -75,6 +75,12 @@ export interface InitBackendOptions {
    * with a sentence instead of training silently on this process's backend.
    */
   readonly allowBrowserPlacement?: boolean
+  /**
+   * Whether the caller reads results asynchronously (openRouteTrainer, `longhaul train`). Default
+   * false: 'async-only' routes (WebGPU through Dawn) are then left out, and asking for one by name
+   * fails with a sentence, because a synchronous read there returns zeros.
+   */
+  readonly allowAsyncOnly?: boolean
 }
 
 function nonEmpty(value: string | undefined): string | undefined {
@@ -120,15 +126,28 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
     )
   }
   const asked = all.find((r) => r.name === preferred)
+  const source = preferredSource !== undefined ? ` (${preferredSource})` : ''
   if (asked?.placement === 'browser' && options.allowBrowserPlacement !== true) {
     throw new CoreError(
       'ERR_BACKEND_UNAVAILABLE',
-      `Tensor backend '${asked.name}' was requested${preferredSource !== undefined ? ` (${preferredSource})` : ''} ` +
-        'but it trains in a browser context (a Chromium page here), and this command trains in this process; ' +
-        'use it through `npm run bench -- train` or the desktop app, or pick another backend.',
+      `Tensor backend '${asked.name}' was requested${source} ` +
+        'but it trains in a browser context (a Chromium page here), and this command steps its model ' +
+        'synchronously in this process; `longhaul train --backend ' +
+        `${asked.name}\`, \`longhaul node --backend ${asked.name}\` and \`npm run bench -- train\` can use it, ` +
+        'or pick another backend.',
     )
   }
-  const routes = options.allowBrowserPlacement === true ? all : all.filter((r) => r.placement !== 'browser')
+  if (asked?.readback === 'async-only' && options.allowAsyncOnly !== true) {
+    throw new CoreError(
+      'ERR_BACKEND_UNAVAILABLE',
+      `Tensor backend '${asked.name}' was requested${source} ` +
+        'but it can only read results asynchronously, and this command reads them synchronously; ' +
+        `\`longhaul train --backend ${asked.name}\` and \`longhaul node --backend ${asked.name}\` can use it, or pick another backend.`,
+    )
+  }
+  const routes = all
+    .filter((r) => options.allowBrowserPlacement === true || r.placement !== 'browser')
+    .map((r) => (options.allowAsyncOnly === true ? r : forSyncReaders(r)))
   const choice = await selectBackend(routes, {
     ...(options.requiredKernels !== undefined ? { requiredKernels: options.requiredKernels } : {}),
     ...(preferred !== undefined ? { preferred } : {}),
@@ -138,6 +157,26 @@ export async function initBackend(options: InitBackendOptions = {}): Promise<Bac
   const chosen = choice.report.find((r) => r.chosen)
   options.log?.(`backend ${choice.reason}${chosen?.detail !== undefined ? ` [${chosen.detail}]` : ''}`)
   return choice
+}
+
+/**
+ * The route as a synchronous reader sees it: an 'async-only' route stays in the table (so the
+ * sentence still says what its probe found) but is never available, and says why.
+ */
+function forSyncReaders(route: BackendRoute): BackendRoute {
+  if (route.readback !== 'async-only') return route
+  return {
+    ...route,
+    probe: async () => {
+      const probe = await route.probe()
+      if (!probe.available) return probe
+      return {
+        ...probe,
+        available: false,
+        reason: `${probe.reason}, but it reads results only asynchronously and this command reads them synchronously`,
+      }
+    },
+  }
 }
 
 /** What openRouteTrainer builds: a zoo model for this data shape and optimizer. */
@@ -169,6 +208,7 @@ export async function openRouteTrainer(
     routes,
     env: {},
     allowBrowserPlacement: true,
+    allowAsyncOnly: true,
     ...(options.log !== undefined ? { log: options.log } : {}),
   })
   const route = routes.find((r) => r.name === routeName)
@@ -179,7 +219,7 @@ export async function openRouteTrainer(
   }
   const model = zooModel(spec.model).build(spec)
   const trainer = new Trainer({ model, classCount: spec.classCount, optimizer: spec.optimizer })
-  return { trainer: localAsyncTrainer(trainer, `local ${choice.backendName}`), choice }
+  return { trainer: localAsyncTrainer(trainer, `local ${choice.backendName}`, choice.readback), choice }
 }
 
 /** Closes the Chromium pages the browser routes started, if any (call before the process should exit). */

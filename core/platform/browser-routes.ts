@@ -2,12 +2,15 @@
  * The route table of a browser context (a Chromium page, Electron's hidden renderer): webgpu, webgl,
  * cpu, in priority order.
  *
- * Each GPU probe ends with a readback check (readback-check.ts), because the Trainer reads results
- * synchronously. On WebGPU that check can be destructive: in headless Chromium 156 on SwiftShader,
- * tfjs-backend-webgpu's synchronous readback returns zeros and takes the GPU process down, and
- * every WebGL context of the page is lost with it. So the webgpu route is on-demand (probed only
- * when asked for by name), and the engine gives it a page of its own. Runtime-agnostic apart from the browser globals it feature-tests
- * (navigator.gpu, OffscreenCanvas), so it imports no Node built-ins; it is bundled into the page.
+ * Each GPU probe ends with a readback check (readback-check.ts) in the form the Trainer will use
+ * there. WebGL reads synchronously. WebGPU is 'async-only': in headless Chromium 156 on SwiftShader,
+ * tfjs-backend-webgpu's synchronous readback returns zeros and takes the GPU process down (every
+ * WebGL context of the page is lost with it), while data() is correct; so its check and its training
+ * read asynchronously and nothing on this route ever calls dataSync(). The webgpu route stays
+ * on-demand (probed only when asked for by name) and the engine still gives it a page of its own, so
+ * a driver fault there cannot take WebGL down. Runtime-agnostic apart from the browser globals it
+ * feature-tests (navigator.gpu, OffscreenCanvas), so it imports no Node built-ins; it is bundled
+ * into the page.
  *
  * Each probe says what the device really is: the WebGPU adapter info or the unmasked WebGL renderer,
  * labelled hardware or software by the shared rules in gpu-adapter.ts. Backends are imported inside
@@ -19,7 +22,8 @@ import type { BackendRoute, RouteProbe } from '../tensor/backend-select.ts'
 import { createCpuRoute } from './cpu-route.ts'
 import { labelAdapter, labelRenderer, readAdapterFacts } from './gpu-adapter.ts'
 import type { DeviceLabel } from './gpu-adapter.ts'
-import { checkSyncReadback } from './readback-check.ts'
+import { checkAsyncReadback, checkSyncReadback } from './readback-check.ts'
+import type { ReadbackCheck } from './readback-check.ts'
 
 /** What the route needs from `navigator.gpu`. */
 interface GpuLike {
@@ -66,13 +70,16 @@ let readbackChecks: Promise<unknown> = Promise.resolve()
  * Starts `backendName` and runs the readback check on it, then switches back to the backend that
  * was running (if any), so a probe leaves the context as it found it. Returns why it cannot train.
  */
-function readbackProblem(backendName: string): Promise<string | undefined> {
+function readbackProblem(
+  backendName: string,
+  check: () => ReadbackCheck | Promise<ReadbackCheck>,
+): Promise<string | undefined> {
   const run = async (): Promise<string | undefined> => {
     const previous: unknown = engine().backendName
     try {
       if (!(await setBackend(backendName))) return `tfjs could not initialise the ${backendName} backend`
-      const check = checkSyncReadback()
-      return check.ok ? undefined : check.reason
+      const result = await check()
+      return result.ok ? undefined : result.reason
     } catch (error) {
       return `starting ${backendName} failed: ${firstLine(error)}`
     } finally {
@@ -84,8 +91,13 @@ function readbackProblem(backendName: string): Promise<string | undefined> {
   return result
 }
 
-function verifyReadback(): string | undefined {
+function verifySyncReadback(): string | undefined {
   const check = checkSyncReadback()
+  return check.ok ? undefined : check.reason
+}
+
+async function verifyAsyncReadback(): Promise<string | undefined> {
+  const check = await checkAsyncReadback()
   return check.ok ? undefined : check.reason
 }
 
@@ -123,31 +135,25 @@ export function createBrowserWebgpuRoute(): BackendRoute {
       )
     }
     const loaded = `loaded @tensorflow/tfjs-backend-webgpu (tfjs-core ${version_core})`
-    const problem = await readbackProblem('webgpu')
-    if (problem !== undefined) {
-      return labelled(
-        {
-          available: false,
-          reason: `${loaded}, but ${problem}; the Trainer reads its results synchronously, so it cannot train here`,
-          detail: 'WebGPU compute shaders',
-        },
-        label,
-      )
-    }
-    return labelled({ available: true, reason: loaded, detail: 'WebGPU compute shaders' }, label)
+    const detail = 'WebGPU compute shaders, asynchronous readback'
+    const problem = await readbackProblem('webgpu', checkAsyncReadback)
+    if (problem !== undefined)
+      return labelled({ available: false, reason: `${loaded}, but ${problem}`, detail }, label)
+    return labelled({ available: true, reason: loaded, detail }, label)
   }
 
   return {
     name: 'webgpu',
     kind: 'webgpu',
     isHardware: true,
-    onDemand: 'runs a WebGPU readback check that can reset the GPU process',
+    readback: 'async-only',
+    onDemand: 'starts WebGPU, whose driver faults can reset the GPU process',
     probe: () => (probed ??= probeOnce()),
     register: async () => {
       const probe = await (probed ??= probeOnce())
       if (!probe.available) throw new Error(`webgpu route is unavailable: ${probe.reason}`)
     },
-    verify: verifyReadback,
+    verify: verifyAsyncReadback,
   }
 }
 
@@ -211,7 +217,7 @@ export function createBrowserWebglRoute(): BackendRoute {
     }
     const loaded = `loaded @tensorflow/tfjs-backend-webgl ${version}`
     const detail = `WebGL ${String(webglVersion)}, float32 render targets`
-    const problem = await readbackProblem('webgl')
+    const problem = await readbackProblem('webgl', checkSyncReadback)
     if (problem !== undefined) {
       return labelled({ available: false, reason: `${loaded}, but ${problem}`, detail }, label)
     }
@@ -227,7 +233,7 @@ export function createBrowserWebglRoute(): BackendRoute {
       const probe = await (probed ??= probeOnce())
       if (!probe.available) throw new Error(`webgl route is unavailable: ${probe.reason}`)
     },
-    verify: verifyReadback,
+    verify: verifySyncReadback,
   }
 }
 

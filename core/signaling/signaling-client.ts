@@ -221,6 +221,9 @@ export class SignalingClient {
     const promise = new Promise<JoinResult>((resolve, reject) => {
       this.joinSettle = { resolve, reject }
     })
+    // An abort or timeout can reject it while the keys are still being derived, before the
+    // await below: mark it handled so that is not an unhandled rejection (the await rethrows).
+    promise.catch(() => {})
     const onAbort = (): void => this.close(new CoreError('ERR_ABORTED', 'join aborted'))
     if (abort?.aborted === true) onAbort()
     abort?.addEventListener('abort', onAbort, { once: true })

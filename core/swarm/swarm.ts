@@ -164,6 +164,8 @@ export interface SwarmEvents {
     readonly slot: number
     readonly startStep: number
   }) => void
+  /** A chunk of the snapshot we asked `peer` for arrived (the joiner's wait is on progress, not size). */
+  'snapshot-progress': (info: { readonly peer: string; readonly chunks: number }) => void
   'snapshot-failed': (info: {
     readonly peer: string
     readonly code: ErrorCode
@@ -1129,7 +1131,10 @@ export class Swarm {
       this.failSnapshot(link, isCoreError(error) ? error.code : 'ERR_BAD_MESSAGE', describe(error))
       return
     }
-    if (done === null) return
+    if (done === null) {
+      this.emit('snapshot-progress', { peer: link.peerId, chunks: chunk.chunkIndex + 1 })
+      return
+    }
     link.assembler = undefined
     link.assign = undefined
     this.emit('snapshot', {

@@ -24,6 +24,13 @@ export type RouteKind = 'native' | 'wasm' | 'js' | 'webgpu' | 'webgl'
 /** Where a route's kernels run: in this JavaScript context, or in a browser context hosting the trainer. */
 export type RoutePlacement = 'local' | 'browser'
 
+/**
+ * How the Trainer may read results on a route: 'sync' backends read with dataSync() (and data());
+ * 'async-only' backends return wrong values or lose their device on dataSync() (tfjs-backend-webgpu
+ * 4.22), so only the Trainer's `...Async` methods may run on them.
+ */
+export type Readback = 'sync' | 'async-only'
+
 /** What a route found out about itself. Never thrown: a probe that fails says why in `reason`. */
 export interface RouteProbe {
   readonly available: boolean
@@ -57,6 +64,8 @@ export interface BackendRoute {
   readonly backendName?: string
   /** Default 'local'. A 'browser' route's register() readies the remote context; nothing is set here. */
   readonly placement?: RoutePlacement
+  /** Default 'sync'. An 'async-only' route is used only by callers that read asynchronously. */
+  readonly readback?: Readback
   /**
    * Set when probing starts something costly (a browser): says what, e.g. "starts a Chromium page".
    * Such a route is probed only when asked for by name or when `probeOnDemand` is set.
@@ -69,9 +78,9 @@ export interface BackendRoute {
   inspect?(): RouteInspection
   /**
    * After `tf.setBackend(name)` succeeded: why the running backend still cannot train (e.g. its
-   * synchronous readback returns wrong values), or undefined when it can. A reason fails the start.
+   * readback returns wrong values), or undefined when it can. A reason fails the start.
    */
-  verify?(): string | undefined
+  verify?(): string | undefined | Promise<string | undefined>
 }
 
 /** What a started route reports about itself; refines its probe in the report. */
@@ -106,6 +115,8 @@ export interface BackendChoice {
   /** tfjs backend the route runs (now in use here, or in the browser context for 'browser' routes). */
   readonly backendName: string
   readonly placement: RoutePlacement
+  /** How results must be read on it (see Readback). */
+  readonly readback: Readback
   /** One sentence: "wasm: chosen because tensorflow is unavailable (not installed: ...)". */
   readonly reason: string
   readonly isHardware: boolean
@@ -353,11 +364,14 @@ export async function selectBackend(
   return { ...describeChosen(chosen), reason, report: toReport(rows, chosen) }
 }
 
-function describeChosen(row: Row): Pick<BackendChoice, 'name' | 'backendName' | 'placement' | 'isHardware'> {
+function describeChosen(
+  row: Row,
+): Pick<BackendChoice, 'name' | 'backendName' | 'placement' | 'readback' | 'isHardware'> {
   return {
     name: row.route.name,
     backendName: backendNameOf(row.route),
     placement: row.route.placement ?? 'local',
+    readback: row.route.readback ?? 'sync',
     isHardware: row.probe.isHardware ?? row.route.isHardware,
   }
 }
@@ -375,7 +389,7 @@ export async function startRoute(route: BackendRoute): Promise<RouteInspection |
   if (!isSet)
     throw new Error(`tfjs could not initialise the '${backendName}' backend (see its warning above)`)
   await ready()
-  const unusable = route.verify?.()
+  const unusable = await route.verify?.()
   if (unusable !== undefined) throw new Error(unusable)
   return route.inspect?.()
 }

@@ -59,6 +59,17 @@ export class FlatParams {
   }
 
   /**
+   * `read` with asynchronous reads (all weights requested at once, then copied in layout order): the
+   * form for backends whose synchronous readback is broken (tfjs-backend-webgpu 4.22).
+   */
+  async readAsync(out: Float32Array = this.allocate()): Promise<Float32Array> {
+    checkFlatSize(this.layout, out, 'the output vector')
+    const values = await Promise.all(this.variables.map((variable) => variable.read().data()))
+    values.forEach((value, i) => out.set(value, this.layout.entries[i]!.offset))
+    return out
+  }
+
+  /**
    * Replaces the model's weights with `values`. Rejects NaN/Inf and wrong sizes before
    * touching the model, so a bad vector never half-writes it.
    */

@@ -8,7 +8,7 @@
  * every time (seeded), so skipping `batchInEpoch` batches lands exactly where it stopped.
  */
 import { CoreError } from '../errors.ts'
-import type { EvaluationResult, LabelledSplit, Trainer } from './trainer.ts'
+import type { EvaluationResult, LabelledSplit } from './trainer.ts'
 
 export interface Batch {
   readonly x: Float32Array
@@ -40,8 +40,17 @@ export interface EpochReport {
   readonly examplesPerSec: number
 }
 
+/**
+ * What the loop needs from a trainer: a step and an evaluation, either synchronous (an in-process
+ * `Trainer`) or asynchronous (an AsyncTrainer, possibly in a browser page).
+ */
+export interface StepTrainer {
+  trainStep(x: Float32Array, y: Int32Array): number | Promise<number>
+  evaluate(split: LabelledSplit): EvaluationResult | Promise<EvaluationResult>
+}
+
 export interface LocalTrainingOptions {
-  readonly trainer: Trainer
+  readonly trainer: StepTrainer
   readonly test: LabelledSplit
   readonly epochs: number
   readonly batchesPerEpoch: number
@@ -92,7 +101,7 @@ export async function runLocalTraining(options: LocalTrainingOptions): Promise<L
         isStopped = true
         break
       }
-      const loss = options.trainer.trainStep(batch.x, batch.y)
+      const loss = await options.trainer.trainStep(batch.x, batch.y)
       if (!Number.isFinite(loss)) {
         throw new CoreError(
           'ERR_NON_FINITE',
@@ -129,7 +138,7 @@ export async function runLocalTraining(options: LocalTrainingOptions): Promise<L
     totalTrainMs += trainMs
     totalExamples += epochExamples
     if (isStopped) break
-    const test = options.trainer.evaluate(options.test)
+    const test = await options.trainer.evaluate(options.test)
     epoch++
     batchInEpoch = 0
     const report: EpochReport = {

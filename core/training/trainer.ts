@@ -5,6 +5,11 @@
  * browser context. Gradients can be computed and applied in two separate calls
  * (computeGradients, then applyGradients) so a synchronous algorithm can average them over
  * the network in between (tfjs's own Optimizer.minimize split, STYLE.md §7).
+ *
+ * Every method that reads results has a synchronous form (dataSync: what Node's backends and the
+ * swarm use) and an `...Async` form (data(): what WebGPU needs, where synchronous readback returns
+ * zeros). Both forms build the same tensors through the same private methods and differ only in how
+ * they read them, so there is one copy of the training logic.
  */
 import * as tf from '@tensorflow/tfjs-core'
 import type { LayersModel } from '@tensorflow/tfjs-layers'
@@ -92,18 +97,15 @@ export class Trainer {
 
   /** One local optimizer step on a batch; returns the batch's mean loss. */
   trainStep(x: Float32Array, y: Int32Array): number {
-    this.guard()
-    const lossTensor = tf.tidy(() => {
-      const [xs, ys] = this.batchTensors(x, y)
-      const cost = this.optimizer.minimize(
-        () => this.loss(xs, ys),
-        true,
-        this.trainable.map((t) => t.variable),
-      )
-      if (!cost) throw new Error('optimizer.minimize returned no cost')
-      return cost
-    })
-    return readScalarAndDispose(lossTensor)
+    return readScalarAndDispose(this.stepLoss(x, y))
+  }
+
+  /**
+   * `trainStep` reading its loss asynchronously: the form for backends whose synchronous readback
+   * is broken (tfjs-backend-webgpu 4.22), and the one that does not block a browser's event loop.
+   */
+  async trainStepAsync(x: Float32Array, y: Int32Array): Promise<number> {
+    return readScalarAndDisposeAsync(this.stepLoss(x, y))
   }
 
   /**
@@ -111,23 +113,28 @@ export class Trainer {
    * such as batch-norm statistics are zero). Returns the batch's mean loss.
    */
   computeGradients(x: Float32Array, y: Int32Array, out: Float32Array): number {
-    this.guard()
-    checkFlatSize(this.params.layout, out, 'the gradient vector')
-    out.fill(0)
-    const lossTensor = tf.tidy(() => {
-      const [xs, ys] = this.batchTensors(x, y)
-      const { value, grads } = this.optimizer.computeGradients(
-        () => this.loss(xs, ys),
-        this.trainable.map((t) => t.variable),
+    const { value, grads } = this.gradientTensors(x, y, out)
+    try {
+      this.writeGradients(
+        out,
+        grads.map((g) => g.dataSync()),
       )
-      for (const t of this.trainable) {
-        const grad = grads[t.variable.name]
-        if (!grad) throw new Error(`no gradient for ${t.variable.name}`)
-        out.set(grad.dataSync(), this.params.layout.entries[t.entryIndex]!.offset)
-      }
-      return value
-    })
-    return readScalarAndDispose(lossTensor)
+      return value.dataSync()[0]!
+    } finally {
+      tf.dispose([value, ...grads])
+    }
+  }
+
+  /** `computeGradients` reading the gradients and the loss asynchronously. */
+  async computeGradientsAsync(x: Float32Array, y: Int32Array, out: Float32Array): Promise<number> {
+    const { value, grads } = this.gradientTensors(x, y, out)
+    try {
+      const [loss, values] = await Promise.all([value.data(), Promise.all(grads.map((g) => g.data()))])
+      this.writeGradients(out, values)
+      return loss[0]!
+    } finally {
+      tf.dispose([value, ...grads])
+    }
   }
 
   /** Applies a flat gradient (e.g. the all-reduced average) with this trainer's optimizer. */
@@ -149,27 +156,28 @@ export class Trainer {
 
   /** Loss and accuracy over a split, in batches so memory stays bounded. */
   evaluate(split: LabelledSplit, batchSize = 1000): EvaluationResult {
-    this.guard()
-    if (split.count === 0) return { loss: Number.NaN, accuracy: Number.NaN, count: 0 }
-    let lossSum = 0
-    let correct = 0
-    for (let start = 0; start < split.count; start += batchSize) {
-      const n = Math.min(batchSize, split.count - start)
-      const x = split.x.subarray(start * this.exampleSize, (start + n) * this.exampleSize)
-      const y = split.y.subarray(start, start + n)
-      const sums = tf.tidy(() => {
-        const [xs, ys] = this.batchTensors(x, y)
-        const output = this.model.apply(xs, { training: false }) as tf.Tensor
-        const lossSumBatch = tf.mul(this.lossFromOutput(output, ys), n)
-        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.tensor1d(y, 'int32')), 'float32'))
-        return tf.stack([lossSumBatch, hits])
-      })
-      const [l, c] = sums.dataSync()
-      sums.dispose()
-      lossSum += l!
-      correct += c!
+    const totals = { lossSum: 0, correct: 0 }
+    for (const sums of this.evaluationSums(split, batchSize)) {
+      try {
+        addSums(totals, sums.dataSync())
+      } finally {
+        sums.dispose()
+      }
     }
-    return { loss: lossSum / split.count, accuracy: correct / split.count, count: split.count }
+    return evaluationResult(totals, split.count)
+  }
+
+  /** `evaluate` reading each batch's sums asynchronously. */
+  async evaluateAsync(split: LabelledSplit, batchSize = 1000): Promise<EvaluationResult> {
+    const totals = { lossSum: 0, correct: 0 }
+    for (const sums of this.evaluationSums(split, batchSize)) {
+      try {
+        addSums(totals, await sums.data())
+      } finally {
+        sums.dispose()
+      }
+    }
+    return evaluationResult(totals, split.count)
   }
 
   /** The optimizer's internal state (Adam moments, momentum buffers, iteration count), for checkpoints. */
@@ -198,6 +206,75 @@ export class Trainer {
     this.isClosed = true
     this.optimizer.dispose()
     this.model.dispose()
+  }
+
+  /** The optimizer step on a batch; returns the loss tensor, which the caller reads and disposes. */
+  private stepLoss(x: Float32Array, y: Int32Array): tf.Tensor {
+    this.guard()
+    return tf.tidy(() => {
+      const [xs, ys] = this.batchTensors(x, y)
+      const cost = this.optimizer.minimize(
+        () => this.loss(xs, ys),
+        true,
+        this.trainable.map((t) => t.variable),
+      )
+      if (!cost) throw new Error('optimizer.minimize returned no cost')
+      return cost
+    })
+  }
+
+  /**
+   * The batch loss and one gradient tensor per trainable variable (in `trainable` order), kept
+   * alive for the caller to read and dispose. Checks `out` first so a wrong size computes nothing.
+   */
+  private gradientTensors(
+    x: Float32Array,
+    y: Int32Array,
+    out: Float32Array,
+  ): { value: tf.Scalar; grads: tf.Tensor[] } {
+    this.guard()
+    checkFlatSize(this.params.layout, out, 'the gradient vector')
+    return tf.tidy(() => {
+      const [xs, ys] = this.batchTensors(x, y)
+      const { value, grads } = this.optimizer.computeGradients(
+        () => this.loss(xs, ys),
+        this.trainable.map((t) => t.variable),
+      )
+      return {
+        value,
+        grads: this.trainable.map((t) => {
+          const grad = grads[t.variable.name]
+          if (!grad) throw new Error(`no gradient for ${t.variable.name}`)
+          return grad
+        }),
+      }
+    })
+  }
+
+  /** Writes the read gradients (in `trainable` order) into the full layout; other entries are zero. */
+  private writeGradients(out: Float32Array, values: readonly ArrayLike<number>[]): void {
+    out.fill(0)
+    this.trainable.forEach((t, i) => out.set(values[i]!, this.params.layout.entries[t.entryIndex]!.offset))
+  }
+
+  /**
+   * Per batch of the split: a tensor [loss sum, correct count], computed lazily so only one batch's
+   * tensors live at a time. The consumer reads and disposes each.
+   */
+  private *evaluationSums(split: LabelledSplit, batchSize: number): Generator<tf.Tensor> {
+    this.guard()
+    for (let start = 0; start < split.count; start += batchSize) {
+      const n = Math.min(batchSize, split.count - start)
+      const x = split.x.subarray(start * this.exampleSize, (start + n) * this.exampleSize)
+      const y = split.y.subarray(start, start + n)
+      yield tf.tidy(() => {
+        const [xs, ys] = this.batchTensors(x, y)
+        const output = this.model.apply(xs, { training: false }) as tf.Tensor
+        const lossSumBatch = tf.mul(this.lossFromOutput(output, ys), n)
+        const hits = tf.sum(tf.cast(tf.equal(tf.argMax(output, 1), tf.tensor1d(y, 'int32')), 'float32'))
+        return tf.stack([lossSumBatch, hits])
+      })
+    }
   }
 
   private batchTensors(x: Float32Array, y: Int32Array): [tf.Tensor, tf.Tensor] {
@@ -253,7 +330,27 @@ export function parseOptimizerKind(value: string): OptimizerKind {
 }
 
 function readScalarAndDispose(t: tf.Tensor): number {
-  const v = t.dataSync()[0]!
-  t.dispose()
-  return v
+  try {
+    return t.dataSync()[0]!
+  } finally {
+    t.dispose()
+  }
+}
+
+async function readScalarAndDisposeAsync(t: tf.Tensor): Promise<number> {
+  try {
+    return (await t.data())[0]!
+  } finally {
+    t.dispose()
+  }
+}
+
+function addSums(totals: { lossSum: number; correct: number }, sums: ArrayLike<number>): void {
+  totals.lossSum += sums[0]!
+  totals.correct += sums[1]!
+}
+
+function evaluationResult(totals: { lossSum: number; correct: number }, count: number): EvaluationResult {
+  if (count === 0) return { loss: Number.NaN, accuracy: Number.NaN, count: 0 }
+  return { loss: totals.lossSum / count, accuracy: totals.correct / count, count }
 }

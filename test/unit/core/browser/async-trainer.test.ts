@@ -1,8 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core'
 import '@tensorflow/tfjs-backend-cpu'
 import * as tfl from '@tensorflow/tfjs-layers'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { localAsyncTrainer, runTrainSteps, wholeBuffer } from '../../../../core/browser/async-trainer.ts'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import {
+  localAsyncTrainer,
+  runTrainSteps,
+  runTrainStepsAsync,
+  wholeBuffer,
+} from '../../../../core/browser/async-trainer.ts'
 import { isCoreError } from '../../../../core/errors.ts'
 import { Trainer } from '../../../../core/training/trainer.ts'
 
@@ -80,6 +85,50 @@ describe('localAsyncTrainer', () => {
     )
     await wrapped.close()
     await expect(wrapped.trainSteps(X, Y, 2)).rejects.toSatisfy((e) => isCoreError(e, 'ERR_DESTROYED'))
+  })
+})
+
+describe('localAsyncTrainer on an async-only route', () => {
+  it('trains, reads and evaluates like the sync one without calling dataSync', async () => {
+    const a = tinyTrainer()
+    const b = tinyTrainer()
+    b.params.write(a.params.read())
+    const sync = localAsyncTrainer(a, 'local cpu')
+    const expected = {
+      losses: await sync.trainSteps(X, Y, 2),
+      params: await sync.readParams(),
+      evaluation: await sync.evaluate({ x: X, y: Y, count: 5 }),
+    }
+    const dataSync = vi.spyOn(tf.Tensor.prototype, 'dataSync').mockImplementation(() => {
+      throw new Error('dataSync called on an async-only route')
+    })
+    try {
+      const asyncOnly = localAsyncTrainer(b, 'local webgpu', 'async-only')
+      expect(await asyncOnly.trainSteps(X, Y, 2)).toEqual(expected.losses)
+      expect(await asyncOnly.readParams()).toEqual(expected.params)
+      expect(await asyncOnly.evaluate({ x: X, y: Y, count: 5 })).toEqual(expected.evaluation)
+      const gradient = new Float32Array(asyncOnly.totalSize)
+      expect(await asyncOnly.computeGradients(X, Y, gradient)).toBeGreaterThan(0)
+      expect(gradient.some((g) => g !== 0)).toBe(true)
+      expect(dataSync).not.toHaveBeenCalled()
+    } finally {
+      dataSync.mockRestore()
+    }
+    a.close()
+    b.close()
+  })
+
+  it('checks the batch size and shapes before any async step', async () => {
+    const trainer = tinyTrainer()
+    const before = trainer.params.read()
+    await expect(runTrainStepsAsync(trainer, X, Y, 0)).rejects.toThrow(
+      /batch size must be a positive integer/,
+    )
+    await expect(runTrainStepsAsync(trainer, X.subarray(0, 9), Y, 2)).rejects.toSatisfy((e) =>
+      isCoreError(e, 'ERR_SHAPE_MISMATCH'),
+    )
+    expect(trainer.params.read()).toEqual(before)
+    trainer.close()
   })
 })
 

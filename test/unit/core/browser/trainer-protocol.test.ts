@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { ChannelMessage } from '../../../../core/browser/channel.ts'
 import {
+  decodeNamedTensors,
   decodeTrainerReply,
   decodeTrainerRequest,
   encodeErrorReply,
@@ -84,6 +85,44 @@ describe('encodeTrainerRequest / decodeTrainerRequest', () => {
     for (const type of ['trainer.probe', 'trainer.read-params', 'trainer.close'] as const) {
       expect(decodeTrainerRequest(encodeTrainerRequest(5, { type }))).toEqual({ id: 5, type })
     }
+  })
+
+  it('round-trips optimizer state as names and shapes in the head and ONE buffer of values', () => {
+    // 17 tensors: Adam on the zoo cnn. A buffer per tensor would exceed a channel's 16-buffer limit.
+    const tensors = Array.from({ length: 17 }, (_, i) => ({
+      name: `t${i}`,
+      shape: i === 16 ? [] : [2, i + 1],
+      values: Float32Array.from({ length: i === 16 ? 1 : 2 * (i + 1) }, (_, j) => i + j / 100),
+    }))
+    const message = encodeTrainerRequest(8, { type: 'trainer.import-optimizer', tensors })
+    expect(message.buffers).toHaveLength(1)
+    expect(JSON.stringify(message.head)).not.toContain('0.01')
+    const decoded = decodeTrainerRequest(message)
+    expect(decoded).toMatchObject({ id: 8, type: 'trainer.import-optimizer' })
+    if (decoded.type !== 'trainer.import-optimizer') throw new Error('wrong type')
+    expect(decoded.tensors.map((t) => ({ ...t, values: [...t.values] }))).toEqual(
+      tensors.map((t) => ({ ...t, values: [...t.values] })),
+    )
+    expect(decodeTrainerRequest(encodeTrainerRequest(9, { type: 'trainer.export-optimizer' }))).toEqual({
+      id: 9,
+      type: 'trainer.export-optimizer',
+    })
+  })
+
+  it('rejects optimizer state whose values do not fill its shapes, or malformed heads', () => {
+    const heads = [{ name: 'm', shape: [2, 2] }]
+    expect(() => decodeNamedTensors(heads, new Float32Array(3).buffer, 'state')).toThrow(
+      'state carries 3 values, but its tensor shapes need 4',
+    )
+    expect(() => decodeNamedTensors([{ name: '', shape: [1] }], new ArrayBuffer(4), 'state')).toThrow(
+      'malformed tensor heads',
+    )
+    expect(() => decodeNamedTensors([{ name: 'm', shape: [-1] }], new ArrayBuffer(4), 'state')).toThrow(
+      'malformed tensor heads',
+    )
+    expect(
+      decodeError({ head: { v: 1, id: 1, type: 'trainer.import-optimizer', tensors: heads }, buffers: [] }),
+    ).toContain('carries 0 buffers, expected 1')
   })
 
   it('rejects another protocol version, a missing id and an unknown type', () => {

@@ -3,6 +3,7 @@
  * plain SGD on synthetic Gaussian blobs. Small (a few dozen parameters), deterministic, and
  * learnable to > 90 % accuracy in a few epochs, so tests can assert real training outcomes.
  */
+import type { AsyncTrainer } from '../../../../core/browser/async-trainer.ts'
 import { createPrng } from '../../../../core/data/prng.ts'
 import type { Split } from '../../../../core/data/dataset.ts'
 import type { LocalModel } from '../../../../core/node/local-model.ts'
@@ -140,5 +141,59 @@ export class FakeModel implements LocalModel {
 
   importOptimizerState(): Promise<void> {
     return Promise.resolve()
+  }
+}
+
+/** A result a few microtasks later: what the caller sees of a reply from another context. */
+async function later<T>(work: () => T): Promise<T> {
+  await Promise.resolve()
+  const result = work()
+  await Promise.resolve()
+  return result
+}
+
+/**
+ * `model` behind the AsyncTrainer interface, as a browser page would serve it: every call answers
+ * in a promise, and vectors cross as copies (a page's reply is a new buffer, never the caller's
+ * array), so nothing is shared between the two sides.
+ */
+export function fakeAsyncTrainer(model: FakeModel): AsyncTrainer {
+  const copy = (values: Float32Array): Float32Array => values.slice()
+  return {
+    description: 'fake async trainer',
+    totalSize: model.layout.totalSize,
+    fingerprint: model.layout.fingerprint,
+    trainSteps: (x, y, batchSize) =>
+      later(() => {
+        const losses: number[] = []
+        for (let start = 0; start < y.length; start += batchSize) {
+          const end = Math.min(start + batchSize, y.length)
+          losses.push(
+            model.trainStep(copy(x.subarray(start * FEATURES, end * FEATURES)), y.slice(start, end)),
+          )
+        }
+        return Float32Array.from(losses)
+      }),
+    computeGradients: (x, y, out) =>
+      later(() => {
+        const gradient = new Float32Array(out.length)
+        const loss = model.computeGradients(copy(x), y.slice(), gradient)
+        out.set(gradient)
+        return loss
+      }),
+    applyGradients: (gradient) => later(() => model.applyGradients(copy(gradient))),
+    readParams: (out) =>
+      later(() => {
+        const values = new Float32Array(model.layout.totalSize)
+        model.readParams(values)
+        if (out === undefined) return values
+        out.set(values)
+        return out
+      }),
+    writeParams: (values) => later(() => model.writeParams(copy(values))),
+    evaluate: (split) => later(() => model.evaluate(split)),
+    exportOptimizerState: () => later(() => []),
+    importOptimizerState: () => later(() => undefined),
+    close: () => later(() => undefined),
   }
 }

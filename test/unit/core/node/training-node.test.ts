@@ -9,14 +9,22 @@ import { isCoreError } from '../../../../core/errors.ts'
 import type { FaultPlan } from '../../../../core/node/fault-injection.ts'
 import type { NodeEvent, NodeSummary } from '../../../../core/node/node-events.ts'
 import { decodeSnapshot } from '../../../../core/node/snapshot-codec.ts'
-import { TrainingNode, roomSeed } from '../../../../core/node/training-node.ts'
+import { decodeNodeCheckpoint, encodeNodeCheckpoint } from '../../../../core/node/node-checkpoint.ts'
+import {
+  TrainingNode,
+  roomSeed,
+  type NodeTrainingState,
+  type TrainingNodeOptions,
+} from '../../../../core/node/training-node.ts'
+import { decodeCheckpoint, encodeCheckpoint } from '../../../../core/training/checkpoint.ts'
 import { PROTOCOL_VERSION } from '../../../../core/protocol/frame.ts'
 import { jsonObjectOf, type RunManifest } from '../../../../core/swarm/run-manifest.ts'
 import { Swarm } from '../../../../core/swarm/swarm.ts'
 import type { TransportClock } from '../../../../core/transport/peer-transport.ts'
 import { FakeHub, FakeNet } from '../swarm/fake-room.ts'
 import { ManualClock } from '../transport/manual-clock.ts'
-import { CLASSES, FEATURES, FakeModel, blobs } from './fake-model.ts'
+import { AsyncTrainerModel } from '../../../../core/node/local-model.ts'
+import { CLASSES, FEATURES, FakeModel, blobs, fakeAsyncTrainer } from './fake-model.ts'
 
 const SECRET = 'room-secret-1'
 const ROOM = 'unit-room'
@@ -35,6 +43,9 @@ interface NodeOptions {
   readonly fault?: FaultPlan
   readonly waitForPeers?: number
   readonly signal?: AbortSignal
+  readonly extra?: Partial<TrainingNodeOptions>
+  /** Train through AsyncTrainerModel over the same FakeModel (every call a promise). */
+  readonly isAsync?: boolean
 }
 
 interface TestNode {
@@ -86,7 +97,13 @@ function setup() {
     }
     const events: NodeEvent[] = []
     const node = new TrainingNode({
-      model,
+      model:
+        o.isAsync === true
+          ? new AsyncTrainerModel(fakeAsyncTrainer(model), model.layout, {
+              kind: 'sgd',
+              learningRate: model.learningRate,
+            })
+          : model,
       train: blobs(o.samples ?? 120, seed),
       test: TEST,
       epochs: o.epochs ?? 4,
@@ -106,6 +123,7 @@ function setup() {
       ...(o.fault !== undefined && { fault: o.fault }),
       ...(o.waitForPeers !== undefined && { waitForPeers: { count: o.waitForPeers, timeoutMs: 3000 } }),
       ...(o.signal !== undefined && { signal: o.signal }),
+      ...o.extra,
     })
     return {
       id,
@@ -358,5 +376,210 @@ describe('TrainingNode', () => {
     expect(ok(results[1]).isStopped).toBe(true)
     expect(ok(results[1]).epochs).toBe(50)
     expect(a.of('peer-left').find((e) => e.peer === 'bbb')?.reason).toBe('bye')
+  })
+
+  it('emits a topology event per round: the slots it sent its delta to and the slots it averaged', async () => {
+    const { make, run } = setup()
+    const a = make('aaa', 1, { epochs: 3, waitForPeers: 1 })
+    const b = make('bbb', 2, { epochs: 3 })
+    const results = await run([
+      [a, 0],
+      [b, 0],
+    ])
+    results.map(ok)
+    for (const [node, self, other] of [
+      [a, 0, 1],
+      [b, 1, 0],
+    ] as const) {
+      const topology = node.of('topology')
+      expect(topology.length, node.id).toBe(node.of('round').length)
+      expect(topology.every((e) => e.slot === self)).toBe(true)
+      const averaged = node.of('round').filter((e) => e.outcome.kind === 'averaged')
+      expect(averaged.length).toBeGreaterThan(0)
+      const both = topology.filter((e) => e.receivedFrom.includes(other) && e.sentTo.includes(other))
+      expect(both.length, node.id).toBeGreaterThan(0)
+      // A round that stayed local used nobody's contribution.
+      for (const [i, round] of node.of('round').entries()) {
+        if (round.outcome.kind === 'local-only') expect(topology[i]?.receivedFrom).toEqual([])
+        else expect(topology[i]?.receivedFrom).toEqual([...round.outcome.peers].sort())
+      }
+    }
+  })
+
+  it('pauses between steps without leaving the room, and resumes where it stopped', async () => {
+    const { make, run, manual } = setup()
+    const a = make('aaa', 1, { epochs: 12, waitForPeers: 1 })
+    const b = make('bbb', 2, { epochs: 4 })
+    manual.setTimeout(() => b.node.pause(), 40)
+    manual.setTimeout(() => b.node.resume(), 1540)
+    const results = await run([
+      [a, 0],
+      [b, 0],
+    ])
+    const sb = ok(results[1])
+    // Every local step ran: 4 epochs of 12 batches.
+    expect(sb.steps).toBe(48)
+    expect(b.node.isPaused).toBe(false)
+    const paused = b.events.find((e) => e.type === 'log' && e.message.startsWith('paused at step'))
+    const resumed = b.events.find((e) => e.type === 'log' && e.message.startsWith('resumed at step'))
+    expect(paused).toBeDefined()
+    expect(resumed).toBeDefined()
+    // No step ran while paused; the founder kept it as a member (it left only at its end).
+    const during = b.events.filter((e) => e.t > (paused?.t ?? 0) && e.t < (resumed?.t ?? 0))
+    expect(during.filter((e) => e.type === 'round' || e.type === 'step')).toEqual([])
+    expect((resumed?.t ?? 0) - (paused?.t ?? 0)).toBeGreaterThan(1000)
+    expect(a.of('peer-left').filter((e) => e.peer === 'bbb' && e.t < (resumed?.t ?? 0))).toEqual([])
+    // Meanwhile the founder's rounds went on without it.
+    expect(
+      a
+        .of('round')
+        .some((e) => e.t > (paused?.t ?? 0) && e.t < (resumed?.t ?? 0) && e.outcome.kind === 'local-only'),
+    ).toBe(true)
+  })
+
+  it('checkpoints each epoch and on stop; a founder resumed from the stop ends bit for bit where an uninterrupted run ends', async () => {
+    const uninterrupted = setup()
+    const full = uninterrupted.make('aaa', 1, { epochs: 3 })
+    ok((await uninterrupted.run([[full, 0]]))[0])
+
+    const first = setup()
+    const controller = new AbortController()
+    const saved: Array<{ state: NodeTrainingState; reason: string }> = []
+    const stopped = first.make('aaa', 1, {
+      epochs: 3,
+      signal: controller.signal,
+      extra: {
+        onCheckpoint: (state, reason) => {
+          saved.push({ state, reason })
+          return Promise.resolve()
+        },
+      },
+    })
+    // Stop in the middle of the second epoch (12 batches each), after 17 steps.
+    const trainStep = stopped.model.trainStep.bind(stopped.model)
+    stopped.model.trainStep = (x, y) => {
+      if (stopped.model.afterSteps.length === 16) controller.abort()
+      return trainStep(x, y)
+    }
+    expect(ok((await first.run([[stopped, 0]]))[0]).isStopped).toBe(true)
+    expect(saved.map((s) => s.reason)).toEqual(['epoch', 'stopped'])
+    const last = saved[1]?.state
+    if (last === undefined) throw new Error('no stop checkpoint')
+    expect(last.epoch).toBe(1)
+    expect(last.batchInEpoch).toBe(5)
+    expect(last.step).toBe(17)
+    expect(saved[0]?.state.testAccuracy).toBeGreaterThan(0)
+
+    // Through the checkpoint file format, as the engine stores it.
+    const bytes = encodeCheckpoint(
+      encodeNodeCheckpoint(last, { modelName: 'blobs', datasetName: 'blobs', datasetHash: 'h', extra: {} }),
+    )
+    const restored = decodeNodeCheckpoint(decodeCheckpoint(bytes, 'test'), 'test')
+    expect(restored.params).toEqual(last.params)
+    const second = setup()
+    const resumed = second.make('aaa', 1, { epochs: 3, extra: { resumeFrom: restored } })
+    const summary = ok((await second.run([[resumed, 0]]))[0])
+    expect(resumed.of('training-started')[0]?.step).toBe(17)
+    expect(summary.steps).toBe(36 - 17)
+    expect(resumed.model.params).toEqual(full.model.params)
+  })
+
+  it('trains bit for bit the same through an asynchronous model (AsyncTrainerModel) as through the synchronous one', async () => {
+    const room = async (algorithm: AlgorithmConfig, isAsync: boolean, ids: readonly string[]) => {
+      const { make, run } = setup()
+      const nodes = ids.map((id, i) =>
+        make(id, i + 1, {
+          epochs: 3,
+          algorithm,
+          isAsync,
+          ...(i === 0 && ids.length > 1 && { waitForPeers: 1 }),
+        }),
+      )
+      const summaries = (await run(nodes.map((n) => [n, 0] as const)))
+        .map(ok)
+        // Wall-clock seconds of the run: the only field virtual time does not fix.
+        .map(({ seconds: _seconds, ...rest }) => rest)
+      // Outcomes, not times: awaiting a model's answers moves events in (virtual) time, which
+      // must not change which contributions a round averaged.
+      return { summaries, nodes, rounds: nodes.map((n) => n.of('round').map((e) => e.outcome)) }
+    }
+    // A room of two averaging models (trainStep), and the gradient path (computeGradients, then
+    // applyGradients) on one node: with two, when the joiner catches up depends on timing.
+    const cases = [
+      { algorithm: OLCO3, ids: ['aaa', 'bbb'] },
+      { algorithm: { kind: 'sync', compressor: 'none' } as const, ids: ['aaa'] },
+    ]
+    for (const { algorithm, ids } of cases) {
+      const sync = await room(algorithm, false, ids)
+      const async = await room(algorithm, true, ids)
+      expect(async.summaries, algorithm.kind).toEqual(sync.summaries)
+      expect(async.rounds, algorithm.kind).toEqual(sync.rounds)
+      if (ids.length > 1) for (const s of async.summaries) expect(s.averagedRounds).toBeGreaterThan(0)
+      for (const [i, node] of async.nodes.entries()) {
+        const twin = sync.nodes[i]
+        expect(node.model.afterSteps.length).toBeGreaterThan(20)
+        expect(node.model.afterSteps, `${algorithm.kind} ${node.id}`).toEqual(twin?.model.afterSteps)
+        expect(node.model.writes, `${algorithm.kind} ${node.id}`).toEqual(twin?.model.writes)
+        expect(node.model.params).toEqual(twin?.model.params)
+      }
+    }
+  })
+
+  it('keeps synchronous SGD models identical on every worker through asynchronous models', async () => {
+    const { make, run } = setup()
+    const sync: AlgorithmConfig = { kind: 'sync', compressor: 'none' }
+    const a = make('aaa', 1, { epochs: 3, algorithm: sync, waitForPeers: 1, isAsync: true })
+    const b = make('bbb', 2, { epochs: 3, algorithm: sync, isAsync: true })
+    const summaries = (
+      await run([
+        [a, 0],
+        [b, 0],
+      ])
+    ).map(ok)
+    const start = b.of('catch-up')[0]?.step ?? -1
+    expect(start).toBeGreaterThanOrEqual(0)
+    const common = Math.min(a.model.afterSteps.length, start + b.model.afterSteps.length) - start
+    expect(common).toBeGreaterThan(20)
+    for (let i = 0; i < common; i++) {
+      expect(b.model.afterSteps[i], `step ${start + i}`).toEqual(a.model.afterSteps[start + i])
+    }
+    for (const s of summaries) {
+      expect(s.averagedRounds).toBeGreaterThan(20)
+      expect(s.testAccuracy).toBeGreaterThan(0.85)
+    }
+  })
+
+  it('refuses an asynchronous trainer of another layout before training', () => {
+    const model = new FakeModel(1)
+    const other = new FakeModel(2)
+    const trainer = { ...fakeAsyncTrainer(other), fingerprint: 'ffffffffffffffff' }
+    expect(() => new AsyncTrainerModel(trainer, model.layout, { kind: 'sgd', learningRate: 0.1 })).toThrow(
+      expect.objectContaining({ code: 'ERR_SHAPE_MISMATCH' }),
+    )
+  })
+
+  it('refuses a resume state of another model layout', () => {
+    const { make } = setup()
+    const state: NodeTrainingState = {
+      step: 0,
+      epoch: 0,
+      batchInEpoch: 0,
+      params: new Float32Array(3),
+      algorithm: {
+        algorithm: 'olco3',
+        version: 1,
+        workerIndex: 0,
+        workerCount: 4,
+        layoutFingerprint: 'other',
+        data: {},
+        vectors: {},
+        bytes: {},
+        children: {},
+      },
+      optimizer: { kind: 'sgd', tensors: [] },
+    }
+    expect(() => make('aaa', 1, { extra: { resumeFrom: state } })).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_CHECKPOINT' }),
+    )
   })
 })

@@ -28,14 +28,10 @@ function loaderAt(dir: string | undefined): ModuleLoader {
   }
 }
 
-function routeWith(
-  query: DawnAdapterQuery | Error,
-  options: { offscreen?: boolean; installs?: string[] } = {},
-) {
+function routeWith(query: DawnAdapterQuery | Error, options: { installs?: string[] } = {}) {
   return createDawnWebgpuRoute({
     loader: loaderAt(fakePackage),
     queryAdapter: () => (query instanceof Error ? Promise.reject(query) : Promise.resolve(query)),
-    hasOffscreenCanvas: () => options.offscreen ?? false,
     install: () => {
       options.installs?.push('installed')
       return Promise.resolve()
@@ -46,7 +42,8 @@ function routeWith(
 describe('createDawnWebgpuRoute', () => {
   it('is the webgpu route, local, claiming a GPU until its probe says otherwise', () => {
     const route = routeWith({ adapter: null, warnings: [] })
-    expect(route).toMatchObject({ name: 'webgpu', kind: 'webgpu', isHardware: true })
+    // async-only: tfjs-webgpu's dataSync needs OffscreenCanvas, which Node lacks; data() works.
+    expect(route).toMatchObject({ name: 'webgpu', kind: 'webgpu', isHardware: true, readback: 'async-only' })
     expect(route.placement).toBeUndefined()
     expect(route.onDemand).toBeUndefined()
   })
@@ -84,20 +81,6 @@ describe('createDawnWebgpuRoute', () => {
     expect((await route.probe()).reason).toBe('asking Dawn for an adapter failed: no answer within 10000 ms')
   })
 
-  it('shows a hardware adapter but stays unavailable where Node has no OffscreenCanvas', async () => {
-    const installs: string[] = []
-    const route = routeWith(
-      { adapter: { vendor: 'nvidia', architecture: 'ampere' }, warnings: [] },
-      { installs },
-    )
-    const probe = await route.probe()
-    expect(probe).toMatchObject({ available: false, isHardware: true, adapter: 'nvidia ampere' })
-    expect(probe.reason).toContain('Dawn found nvidia ampere (hardware), but tfjs-backend-webgpu reads')
-    expect(probe.reason).toContain('OffscreenCanvas')
-    // Nothing was loaded into this process for a route that cannot train.
-    expect(installs).toEqual([])
-  })
-
   it('labels a SwiftShader adapter software', async () => {
     const route = routeWith({
       adapter: { vendor: 'google', architecture: 'swiftshader', isFallbackAdapter: true },
@@ -109,20 +92,25 @@ describe('createDawnWebgpuRoute', () => {
   })
 
   it("refuses Dawn's null backend, which computes nothing", async () => {
-    const route = routeWith({ adapter: { device: 'null-backend' }, warnings: [] }, { offscreen: true })
+    const route = routeWith({ adapter: { device: 'null-backend' }, warnings: [] })
     expect(await route.probe()).toMatchObject({
       available: false,
       reason: 'Dawn offered only its null backend, which computes nothing',
     })
   })
 
-  it('loads the backend and becomes available where OffscreenCanvas exists', async () => {
+  it('loads the backend and becomes available on an adapter, reading asynchronously', async () => {
     const installs: string[] = []
     const route = routeWith(
       { adapter: { vendor: 'amd', architecture: 'rdna-3' }, warnings: [] },
-      { offscreen: true, installs },
+      { installs },
     )
-    expect(await route.probe()).toMatchObject({ available: true, isHardware: true, adapter: 'amd rdna-3' })
+    expect(await route.probe()).toMatchObject({
+      available: true,
+      isHardware: true,
+      adapter: 'amd rdna-3',
+      reason: 'Dawn found amd rdna-3 (hardware); loaded @tensorflow/tfjs-backend-webgpu on it',
+    })
     expect(installs).toEqual(['installed'])
     // The probe is memoised: a second call installs nothing more.
     await route.probe()

@@ -1,6 +1,6 @@
 import '@tensorflow/tfjs-backend-cpu'
 import * as tf from '@tensorflow/tfjs-core'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it, vi } from 'vitest'
 import { MODEL_ZOO } from '../../../../core/tensor/models.ts'
 import { Trainer, type OptimizerConfig } from '../../../../core/training/trainer.ts'
 
@@ -119,5 +119,59 @@ describe('Trainer', () => {
     trainer.close()
     trainer.close()
     expect(() => trainer.evaluate(blobs(2, 1))).toThrowError(/closed/)
+  })
+
+  it('async forms give exactly the sync results without ever calling dataSync', async () => {
+    const sync = makeTrainer({ kind: 'adam', learningRate: 0.01 })
+    const async = makeTrainer({ kind: 'adam', learningRate: 0.01 })
+    async.params.write(sync.params.read())
+    const data = blobs(64, 5)
+    const syncGrad = sync.params.allocate()
+    const asyncGrad = async.params.allocate()
+    const syncLosses = [sync.trainStep(data.x, data.y), sync.computeGradients(data.x, data.y, syncGrad)]
+    const syncEval = sync.evaluate(data, 24)
+    const syncParams = sync.params.read()
+    // WebGPU's dataSync returns zeros and loses the device: the async forms must not touch it.
+    const dataSync = vi.spyOn(tf.Tensor.prototype, 'dataSync').mockImplementation(() => {
+      throw new Error('dataSync called on the async path')
+    })
+    try {
+      const asyncLosses = [
+        await async.trainStepAsync(data.x, data.y),
+        await async.computeGradientsAsync(data.x, data.y, asyncGrad),
+      ]
+      expect(asyncLosses).toEqual(syncLosses)
+      expect(asyncGrad).toEqual(syncGrad)
+      expect(await async.evaluateAsync(data, 24)).toEqual(syncEval)
+      expect(await async.params.readAsync()).toEqual(syncParams)
+      expect(dataSync).not.toHaveBeenCalled()
+    } finally {
+      dataSync.mockRestore()
+    }
+    sync.close()
+    async.close()
+  })
+
+  it('async forms leak no tensors, also when they fail', async () => {
+    const trainer = makeTrainer({ kind: 'momentum', learningRate: 0.05 })
+    const data = blobs(32, 6)
+    const grad = trainer.params.allocate()
+    await trainer.trainStepAsync(data.x, data.y)
+    const before = tf.memory().numTensors
+    for (let i = 0; i < 5; i++) {
+      await trainer.trainStepAsync(data.x, data.y)
+      await trainer.computeGradientsAsync(data.x, data.y, grad)
+      await trainer.evaluateAsync(data, 10)
+      await trainer.params.readAsync()
+    }
+    await expect(trainer.trainStepAsync(new Float32Array(7), new Int32Array(1))).rejects.toThrow(
+      /batch has 7 input values/,
+    )
+    await expect(trainer.computeGradientsAsync(data.x, data.y, new Float32Array(3))).rejects.toThrow(
+      /gradient vector/,
+    )
+    expect(tf.memory().numTensors).toBe(before)
+    trainer.close()
+    await expect(trainer.evaluateAsync(data)).rejects.toThrow(/closed/)
   })
 })
