@@ -13,7 +13,7 @@ export default tseslint.config(
       'dist/**',
       'out/**',
       'coverage/**',
-      'renderer/**',
+      'renderer/dist/**',
       'test-results/**',
       'playwright-report/**',
     ],
@@ -107,6 +107,35 @@ export default tseslint.config(
           patterns: [
             { group: ['@tensorflow/*'], message: 'core/protocol must not load tfjs.' },
             { group: nodeBuiltins, message: 'core/protocol is runtime-agnostic.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The UI is untrusted page code: it reaches the engine only through its API client, and
+    // from core/ it may import only the API contract (types and constant tables). *.svelte
+    // files are not linted (no Svelte parser installed); test/unit/renderer/import-boundary
+    // checks their imports.
+    files: ['renderer/src/**/*.ts'],
+    rules: {
+      'no-restricted-globals': ['error', 'process', 'require'],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'electron', message: 'The renderer reaches the desktop shell through its preload API.' },
+          ],
+          patterns: [
+            {
+              regex: '(^|/)core/(?!api/contract\\.ts$)',
+              message: 'renderer/ imports only core/api/contract.ts from core/.',
+            },
+            {
+              group: ['**/electron/**', '**/signaling-server/**'],
+              message: 'renderer/ imports nothing from electron/ or signaling-server/.',
+            },
+            { group: nodeBuiltins, message: 'renderer/ runs in a browser: no Node built-ins.' },
           ],
         },
       ],
