@@ -12,8 +12,8 @@
  */
 import { createPortChannel } from '../core/browser/channel.ts'
 import { TrainerClient } from '../core/browser/remote-trainer.ts'
-import type { BrowserRouteFacts } from '../core/browser/trainer-protocol.ts'
-import { CoreError, isCoreError } from '../core/errors.ts'
+import { CoreError } from '../core/errors.ts'
+import { createLazyHostProvider } from '../core/platform/browser-hosted-route.node.ts'
 import type { BrowserHost, BrowserHostProvider } from '../core/platform/browser-hosted-route.node.ts'
 import type { EngineToMain, MainToEngine } from './engine-messages.ts'
 import { adaptMessagePortMain } from './port-adapter.ts'
@@ -43,10 +43,7 @@ export function createWindowHostProvider(options: {
   readonly requestTimeoutMs?: number
 }): BrowserHostProvider {
   const { link } = options
-  let running: Promise<BrowserHost> | undefined
-  let probed: ReturnType<BrowserHostProvider['probe']> | undefined
-
-  const launch = (): Promise<BrowserHost> => {
+  const launch = (forget: () => void): Promise<BrowserHost> => {
     const id = nextWindowId++
     const timeoutMs = options.openTimeoutMs ?? DEFAULT_WINDOW_OPEN_TIMEOUT_MS
     return new Promise<BrowserHost>((resolve, reject) => {
@@ -111,7 +108,7 @@ export function createWindowHostProvider(options: {
             )
             void close()
             // The next acquire() opens a fresh window.
-            running = undefined
+            forget()
             return
         }
       })
@@ -119,42 +116,5 @@ export function createWindowHostProvider(options: {
     })
   }
 
-  const acquire = (): Promise<BrowserHost> => {
-    if (running === undefined) {
-      const attempt = launch()
-      running = attempt
-      // A failed start is not kept: the next acquire() tries again.
-      void attempt.catch(() => {
-        if (running === attempt) running = undefined
-      })
-    }
-    return running
-  }
-
-  const probeOnce = async (): Promise<
-    { host: string; routes: readonly BrowserRouteFacts[] } | { reason: string }
-  > => {
-    try {
-      const host = await acquire()
-      return { host: host.description, routes: await host.client.probe(options.backends) }
-    } catch (error) {
-      return { reason: isCoreError(error) ? error.message : String(error) }
-    }
-  }
-
-  return {
-    onDemand: 'opens a hidden window',
-    acquire,
-    probe: () => (probed ??= probeOnce()),
-    closeHost: async () => {
-      const host = running
-      running = undefined
-      if (host === undefined) return
-      try {
-        await (await host).close()
-      } catch {
-        // A window that never opened has nothing to close.
-      }
-    },
-  }
+  return createLazyHostProvider({ onDemand: 'opens a hidden window', backends: options.backends, launch })
 }

@@ -39,27 +39,29 @@ export interface BrowserHostProvider {
 }
 
 /**
- * The Chromium-page provider. `backends` limits what its page probes (a page per GPU API keeps a
- * WebGPU failure from taking WebGL down with it). `launch` is a seam for tests.
+ * A provider over any way of starting a host: one host per provider, started on the first probe
+ * or acquire, shared until closeHost(); a failed start is not kept, so the next acquire() tries
+ * again. The Chromium pages below and the Electron shell's hidden windows both use it.
  */
-export function createChromiumHostProvider(
-  options: ChromiumHostOptions & {
-    backends?: readonly string[]
-    launch?: (options: ChromiumHostOptions) => Promise<ChromiumTrainerHost>
-  } = {},
-): BrowserHostProvider {
-  const launch = options.launch ?? launchChromiumTrainerHost
+export function createLazyHostProvider(options: {
+  /** What probing costs, e.g. "starts a Chromium page". */
+  readonly onDemand: string
+  /** Backends the host's page probes (a page per GPU API). */
+  readonly backends?: readonly string[]
+  /** Starts a host; `forget()` drops it (it went away) so the next acquire() starts a new one. */
+  readonly launch: (forget: () => void) => Promise<BrowserHost>
+}): BrowserHostProvider {
   let running: Promise<BrowserHost> | undefined
   let probed: ReturnType<BrowserHostProvider['probe']> | undefined
 
   const acquire = (): Promise<BrowserHost> => {
     if (running === undefined) {
-      const attempt = launch(options)
-      running = attempt
-      // A failed start is not kept: the next acquire() tries again.
-      void attempt.catch(() => {
+      const forget = (): void => {
         if (running === attempt) running = undefined
-      })
+      }
+      const attempt = options.launch(forget)
+      running = attempt
+      void attempt.catch(forget)
     }
     return running
   }
@@ -76,7 +78,7 @@ export function createChromiumHostProvider(
   }
 
   return {
-    onDemand: 'starts a Chromium page',
+    onDemand: options.onDemand,
     acquire,
     probe: () => (probed ??= probeOnce()),
     closeHost: async () => {
@@ -90,6 +92,24 @@ export function createChromiumHostProvider(
       }
     },
   }
+}
+
+/**
+ * The Chromium-page provider. `backends` limits what its page probes (a page per GPU API keeps a
+ * WebGPU failure from taking WebGL down with it). `launch` is a seam for tests.
+ */
+export function createChromiumHostProvider(
+  options: ChromiumHostOptions & {
+    backends?: readonly string[]
+    launch?: (options: ChromiumHostOptions) => Promise<ChromiumTrainerHost>
+  } = {},
+): BrowserHostProvider {
+  const launch = options.launch ?? launchChromiumTrainerHost
+  return createLazyHostProvider({
+    onDemand: 'starts a Chromium page',
+    ...(options.backends !== undefined && { backends: options.backends }),
+    launch: () => launch(options),
+  })
 }
 
 /** A route placed in a browser context: it can also hand out that context's trainer client. */
