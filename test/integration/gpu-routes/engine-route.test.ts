@@ -78,7 +78,9 @@ describe.skipIf(skipReason !== undefined)(
         epochs: 1,
         batchSize: 32,
         optimizer: 'adam',
-        maxTrainSamples: 320,
+        // 30 steps: enough to be well above chance (0.1) whatever the random init; 10 steps once
+        // ended at 0.18 on a loaded machine.
+        maxTrainSamples: 960,
       } as const
       expect((await engine.command('training.start', config)).phase).toBe('running')
       const backend = engine.state().backend
@@ -93,11 +95,11 @@ describe.skipIf(skipReason !== undefined)(
       console.log(`[gpu-routes] engine backend: ${JSON.stringify(backend)}`)
       await runEnded(engine, 60_000)
       const first = engine.state().training.summary
-      expect(first?.steps).toBe(10)
-      expect(first?.testAccuracy).toBeGreaterThan(0.2)
+      expect(first?.steps).toBe(30)
+      expect(first?.testAccuracy).toBeGreaterThan(0.3)
 
       const checkpoint: CheckpointInfo | undefined = engine.state().checkpoints[0]
-      expect(checkpoint).toMatchObject({ model: 'mlp', epoch: 1, step: 10, reason: 'epoch' })
+      expect(checkpoint).toMatchObject({ model: 'mlp', epoch: 1, step: 30, reason: 'epoch' })
       if (checkpoint === undefined) throw new Error('no checkpoint')
 
       // A new run resumes in a new page: parameters and the Adam state go back in.
@@ -108,12 +110,12 @@ describe.skipIf(skipReason !== undefined)(
       })
       expect(resumed.phase).toBe('running')
       await runEnded(engine, 60_000)
-      expect(logs().some((m) => m.startsWith('resumed from step 10, epoch 1'))).toBe(true)
+      expect(logs().some((m) => m.startsWith('resumed from step 30, epoch 1'))).toBe(true)
       expect(logs().some((m) => m.includes('keeping a fresh'))).toBe(false)
       const second = engine.state().training.summary
-      expect(second?.steps).toBe(10)
-      expect(second?.finalStep).toBe(20)
-      expect(second?.testAccuracy).toBeGreaterThan(0.2)
+      expect(second?.steps).toBe(30)
+      expect(second?.finalStep).toBe(60)
+      expect(second?.testAccuracy).toBeGreaterThan(0.3)
 
       const latest = engine.state().checkpoints[0]
       if (latest === undefined) throw new Error('no checkpoint after the resumed run')
