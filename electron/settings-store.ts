@@ -12,8 +12,8 @@
  *   reason is returned so the shell can say so. Fields that fail validation fall back to their
  *   default one by one; unknown fields are dropped.
  */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
+import { readJsonFileSync, writeJsonAtomicSync } from '../core/api/json-file.node.ts'
 import { isRecord } from '../core/guards.ts'
 import type { WindowBounds } from './window-options.ts'
 
@@ -85,28 +85,6 @@ export interface LoadedSettings {
   readonly recovered?: string
 }
 
-function isMissingFile(error: unknown): boolean {
-  return error instanceof Error && 'code' in error && error.code === 'ENOENT'
-}
-
-/** Writes `text` to `path` atomically (temp file in the same folder, fsync, rename). */
-export function writeFileAtomic(path: string, text: string): void {
-  const temporary = `${path}.${process.pid}.${Date.now()}.tmp`
-  const fd = openSync(temporary, 'w', 0o600)
-  try {
-    writeSync(fd, text)
-    fsyncSync(fd)
-  } finally {
-    closeSync(fd)
-  }
-  try {
-    renameSync(temporary, path)
-  } catch (error) {
-    rmSync(temporary, { force: true })
-    throw error
-  }
-}
-
 export class SettingsStore {
   readonly path: string
   private current: DesktopSettings
@@ -124,29 +102,16 @@ export class SettingsStore {
    */
   static open(folder: string, now: () => number = Date.now): { store: SettingsStore } & LoadedSettings {
     const path = join(folder, SETTINGS_FILE_NAME)
-    let text: string
-    try {
-      text = readFileSync(path, 'utf8')
-    } catch (error) {
-      if (isMissingFile(error))
-        return { store: new SettingsStore(path, DEFAULT_SETTINGS), settings: DEFAULT_SETTINGS }
-      throw error
-    }
-    let value: unknown
-    try {
-      value = JSON.parse(text)
-    } catch {
-      value = undefined
-    }
-    if (!isRecord(value)) {
-      const aside = `${path}.corrupt-${now()}`
-      renameSync(path, aside)
+    const { value, movedAsideTo } = readJsonFileSync(path, isRecord, now)
+    if (movedAsideTo !== undefined) {
       return {
         store: new SettingsStore(path, DEFAULT_SETTINGS),
         settings: DEFAULT_SETTINGS,
-        recovered: `The settings file was unreadable, so the defaults are used; the old file is kept as ${aside}.`,
+        recovered: `The settings file was unreadable, so the defaults are used; the old file is kept as ${movedAsideTo}.`,
       }
     }
+    if (value === undefined)
+      return { store: new SettingsStore(path, DEFAULT_SETTINGS), settings: DEFAULT_SETTINGS }
     const settings = parseSettings(value)
     return { store: new SettingsStore(path, settings), settings }
   }
@@ -158,7 +123,7 @@ export class SettingsStore {
   /** Applies `change` (validated like a file read) and writes the result atomically. */
   update(change: Partial<Omit<DesktopSettings, 'version'>>): DesktopSettings {
     const next = parseSettings({ ...this.current, ...change })
-    writeFileAtomic(this.path, `${JSON.stringify(next, null, 2)}\n`)
+    writeJsonAtomicSync(this.path, next, 0o600)
     this.current = next
     return next
   }

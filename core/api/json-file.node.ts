@@ -5,16 +5,43 @@
  * moved aside (never deleted) and reported, so nothing a user had is lost.
  */
 import { randomBytes } from 'node:crypto'
-import { promises as fs } from 'node:fs'
+import {
+  closeSync,
+  promises as fs,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import * as path from 'node:path'
 import { isErrno } from '../training/checkpoint-files.node.ts'
 
+function tempPathFor(file: string): string {
+  return `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+}
+
+function jsonText(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`
+}
+
+/** The parsed value, or undefined when the text is not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true })
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const temp = tempPathFor(file)
   const handle = await fs.open(temp, 'wx')
   try {
-    await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`)
+    await handle.writeFile(jsonText(value))
     await handle.sync()
   } finally {
     await handle.close()
@@ -43,15 +70,56 @@ export async function readJsonFile<T>(
     if (isErrno(error, 'ENOENT')) return undefined
     throw error
   }
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    value = undefined
-  }
+  const value = parseJson(text)
   if (value !== undefined && isValid(value)) return value
   const aside = `${file}.corrupt-${Date.now()}`
   await fs.rename(file, aside)
   onCorrupt(`${file} was unreadable or malformed; moved it to ${aside} and started afresh`)
   return undefined
+}
+
+/**
+ * writeJsonAtomic for callers that must be done before they return (the desktop shell reads and
+ * writes its settings at start-up and on quit). `mode`: the new file's permissions.
+ */
+export function writeJsonAtomicSync(file: string, value: unknown, mode = 0o666): void {
+  mkdirSync(path.dirname(file), { recursive: true })
+  const temp = tempPathFor(file)
+  const fd = openSync(temp, 'wx', mode)
+  try {
+    writeSync(fd, jsonText(value))
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+  try {
+    renameSync(temp, file)
+  } catch (error) {
+    rmSync(temp, { force: true })
+    throw error
+  }
+}
+
+/**
+ * readJsonFile for synchronous callers: `{}` when the file is missing, `{ value }` when it parses
+ * and passes `isValid`, else the file is renamed to `<file>.corrupt-<now()>` and
+ * `{ movedAsideTo }` says where (the caller tells the person in its own words).
+ */
+export function readJsonFileSync<T>(
+  file: string,
+  isValid: (value: unknown) => value is T,
+  now: () => number = Date.now,
+): { readonly value?: T; readonly movedAsideTo?: string } {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return {}
+    throw error
+  }
+  const value = parseJson(text)
+  if (value !== undefined && isValid(value)) return { value }
+  const movedAsideTo = `${file}.corrupt-${now()}`
+  renameSync(file, movedAsideTo)
+  return { movedAsideTo }
 }
