@@ -91,6 +91,8 @@ export interface TrainingRequest {
   readonly maxPeers: number
   readonly room: RoomAddress & { readonly peerId: string }
   readonly backend?: string
+  /** Where `backend` came from, for the sentences: the launch flag or the saved setting. */
+  readonly backendSource?: string
   /** Where this run's checkpoints go. */
   readonly checkpointId: string
   readonly resumeFrom?: CheckpointInfo
@@ -534,7 +536,13 @@ export class Engine {
         algorithm,
         maxPeers,
         room: { ...room.address, peerId: room.peerId },
-        ...(preferred !== undefined && { backend: preferred }),
+        ...(preferred !== undefined && {
+          backend: preferred,
+          backendSource:
+            this.sessionBackend !== undefined
+              ? `--backend ${preferred}`
+              : `the backend setting: ${preferred}`,
+        }),
         checkpointId,
         ...(resumeFrom !== undefined && { resumeFrom }),
         onEvent: (event) => this.emit({ kind: 'node', event }),

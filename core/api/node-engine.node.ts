@@ -195,6 +195,7 @@ class NodeEngineHost implements EngineHost {
       ...(config.partition !== undefined && { partition: config.partition }),
       algorithm: request.algorithm,
       ...(request.backend !== undefined && { backend: request.backend }),
+      ...(request.backendSource !== undefined && { backendSource: request.backendSource }),
       routes: this.routes,
       maxPeers: request.maxPeers,
       room: {

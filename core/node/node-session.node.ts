@@ -70,6 +70,8 @@ export interface NodeSessionOptions {
   readonly algorithm: AlgorithmConfig
   /** Route name to force (browser routes included); else LONGHAUL_BACKEND, else the first that works. */
   readonly backend?: string
+  /** Where `backend` came from, for the sentences; default "--backend <name>". */
+  readonly backendSource?: string
   /** Route table; default the Node table (core/platform/backends.node.ts). */
   readonly routes?: readonly BackendRoute[]
   /** Worker slots of the room; must match on every node. */
@@ -150,6 +152,7 @@ export async function createNodeSession(options: NodeSessionOptions): Promise<No
     shape: { inputShape: data.inputShape, classCount: data.classes.length },
     optimizer,
     ...(options.backend !== undefined && { backend: options.backend }),
+    ...(options.backendSource !== undefined && { backendSource: options.backendSource }),
     ...(options.routes !== undefined && { routes: options.routes }),
     log: options.log,
   })

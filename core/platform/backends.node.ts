@@ -61,6 +61,8 @@ export function listRoutes(): BackendRoute[] {
 export interface InitBackendOptions {
   /** Route name from `--backend`; when absent or blank, LONGHAUL_BACKEND is read (blank there too: choose). */
   readonly preferred?: string
+  /** Where `preferred` came from, for the sentences; default "--backend <name>". */
+  readonly preferredSource?: string
   /** Kernels the model needs to train (requiredTrainingKernels); default none. */
   readonly requiredKernels?: readonly string[]
   /** Receives the one-line reason, e.g. "backend wasm: chosen because tensorflow is unavailable (...)". */
@@ -113,10 +115,12 @@ export function resolvePreferredBackend(
  *   train the model; the message gives the reason for each route.
  */
 export async function initBackend(options: InitBackendOptions = {}): Promise<BackendChoice> {
-  const { preferred, preferredSource } = resolvePreferredBackend(
-    options.preferred,
-    options.env ?? process.env,
-  )
+  const resolved = resolvePreferredBackend(options.preferred, options.env ?? process.env)
+  const { preferred } = resolved
+  const preferredSource =
+    options.preferredSource !== undefined && preferred === options.preferred?.trim()
+      ? options.preferredSource
+      : resolved.preferredSource
   const all = options.routes ?? ROUTES
   if (preferred !== undefined && !all.some((r) => r.name === preferred)) {
     throw new CoreError(
@@ -186,6 +190,8 @@ export interface OpenRouteTrainerOptions {
   /** Route table; default listRoutes(). */
   readonly routes?: readonly BackendRoute[]
   readonly log?: (line: string) => void
+  /** Where the route name came from, for the sentences; default "--backend <name>". */
+  readonly preferredSource?: string
 }
 
 /**
@@ -210,6 +216,7 @@ export async function openRouteTrainer(
     allowBrowserPlacement: true,
     allowAsyncOnly: true,
     ...(options.log !== undefined ? { log: options.log } : {}),
+    ...(options.preferredSource !== undefined ? { preferredSource: options.preferredSource } : {}),
   })
   const route = routes.find((r) => r.name === routeName)
   if (route !== undefined && isBrowserHostedRoute(route)) {

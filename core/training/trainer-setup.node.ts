@@ -43,6 +43,8 @@ export interface RouteTrainerSetupOptions {
   readonly optimizer: OptimizerConfig
   /** Route from `--backend` or the engine's setting; else LONGHAUL_BACKEND; else the first that works. */
   readonly backend?: string
+  /** Where `backend` came from, for the sentences (e.g. "the engine's backend setting"); default "--backend <name>". */
+  readonly backendSource?: string
   /** Route table; default this runtime's (core/platform/backends.node.ts). A seam for tests. */
   readonly routes?: readonly BackendRoute[]
   readonly log: (line: string) => void
@@ -141,6 +143,7 @@ export async function setupRouteTrainer(options: RouteTrainerSetupOptions): Prom
   }
   const choice = await initBackend({
     preferred: options.backend,
+    ...(options.backendSource !== undefined && { preferredSource: options.backendSource }),
     requiredKernels: requiredTrainingKernels(await layerClassesOf(modelSpec)),
     log: options.log,
     routes,
@@ -181,7 +184,11 @@ async function openBrowserRoute(
     const { trainer, choice } = await openRouteTrainer(
       routeName,
       { model: modelSpec, inputShape: shape.inputShape, classCount: shape.classCount, optimizer },
-      { routes, log: options.log },
+      {
+        routes,
+        log: options.log,
+        ...(options.backendSource !== undefined && { preferredSource: options.backendSource }),
+      },
     )
     try {
       options.log(`trainer: ${trainer.description}; batches and parameters travel as binary buffers`)

@@ -86,6 +86,7 @@ describe.skipIf(skipReason !== undefined)(
       const backend = engine.state().backend
       expect(backend?.name).toBe('webgl')
       expect(backend?.reason).toContain('Chromium page')
+      expect(backend?.reason).toContain('requested (the backend setting: webgl)')
       expect(backend?.adapter).toBeDefined()
       // Honest about what renders: a software rasteriser is not a GPU, and the sentence says so.
       if (backend?.softwareRenderer !== undefined) {

@@ -185,6 +185,18 @@ describe('initBackend', () => {
     model.dispose()
   })
 
+  it('names where a preference came from when the caller says (the UI setting, not a flag)', async () => {
+    const choice = await initBackend({
+      preferred: 'cpu',
+      preferredSource: 'the backend setting: cpu',
+      routes: portableRoutes(),
+      env: NO_ENV,
+    })
+    expect(choice.reason).toBe('cpu: chosen because it was requested (the backend setting: cpu)')
+    const flagged = await initBackend({ preferred: 'cpu', routes: portableRoutes(), env: NO_ENV })
+    expect(flagged.reason).toBe('cpu: chosen because it was requested (--backend cpu)')
+  })
+
   it('uses LONGHAUL_BACKEND and says so', async () => {
     const choice = await initBackend({ routes: portableRoutes(), env: { LONGHAUL_BACKEND: 'cpu' } })
     expect(choice.reason).toBe('cpu: chosen because it was requested (LONGHAUL_BACKEND=cpu)')
