@@ -20,6 +20,30 @@ export const ALGORITHM_OPTION_FLAGS: OptionSpec = {
   warmup: { type: 'string' },
 }
 
+/** Each `--algo` shorthand flag and the algorithm spec key it sets, in the order above. */
+const ALGORITHM_FLAG_KEYS: Readonly<Record<string, string>> = {
+  H: 'H',
+  staleness: 'staleness',
+  compress: 'compressor',
+  peers: 'peers',
+  overlap: 'overlapDelay',
+  tau: 'tau',
+  alpha: 'alpha',
+  beta: 'beta',
+  warmup: 'warmupSteps',
+}
+
+/** The shorthand flags that were given, as [spec key, value] pairs (e.g. --compress -> compressor). */
+export function algorithmFlagFields(
+  values: Record<string, string | boolean | undefined>,
+): Array<[key: string, value: string]> {
+  return Object.keys(ALGORITHM_OPTION_FLAGS).flatMap((flag) => {
+    const value = stringFlag(values, flag)
+    const key = ALGORITHM_FLAG_KEYS[flag]
+    return value === undefined || key === undefined ? [] : [[key, value] as [string, string]]
+  })
+}
+
 export interface ParsedArgs {
   readonly values: Record<string, string | boolean | undefined>
   readonly positionals: string[]

@@ -27,6 +27,7 @@ import { DEFAULT_LEARNING_RATES } from '../training/trainer.ts'
 import { backendHelpLines } from '../training/trainer-setup.node.ts'
 import {
   ALGORITHM_OPTION_FLAGS,
+  algorithmFlagFields,
   booleanFlag,
   numberFlag,
   parseCommandArgs,
@@ -186,18 +187,6 @@ export function parsePartition(spec: string): { index: number; count: number } {
   return { index, count }
 }
 
-const FLAG_KEYS: ReadonlyArray<readonly [string, string]> = [
-  ['H', 'H'],
-  ['staleness', 'staleness'],
-  ['compress', 'compressor'],
-  ['peers', 'peers'],
-  ['overlap', 'overlapDelay'],
-  ['tau', 'tau'],
-  ['alpha', 'alpha'],
-  ['beta', 'beta'],
-  ['warmup', 'warmupSteps'],
-]
-
 /**
  * The algorithm from `--algo` and the per-option flags: the spec's own options, then the
  * flags (which win), then NODE_ALGORITHM_DEFAULTS for what is still missing.
@@ -215,10 +204,7 @@ export function nodeAlgorithmFromFlags(
     if (eq <= 0) throw new CoreError('ERR_BAD_SPEC', `algorithm spec ${spec}: "${part}" is not key=value`)
     fields.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim())
   }
-  for (const [flag, key] of FLAG_KEYS) {
-    const v = stringFlag(values, flag)
-    if (v !== undefined) fields.set(key, v)
-  }
+  for (const [key, value] of algorithmFlagFields(values)) fields.set(key, value)
   for (const [key, v] of Object.entries(NODE_ALGORITHM_DEFAULTS[name] ?? {})) {
     if (!fields.has(key)) fields.set(key, v)
   }

@@ -23,6 +23,7 @@ import { setupBackend } from '../training/trainer-setup.node.ts'
 import { DEFAULT_LEARNING_RATES, parseOptimizerKind } from '../training/trainer.ts'
 import {
   ALGORITHM_OPTION_FLAGS,
+  algorithmFlagFields,
   booleanFlag,
   numberFlag,
   parseCommandArgs,
@@ -159,20 +160,7 @@ export function algorithmSpecFromFlags(
   values: Record<string, string | boolean | undefined>,
 ): AlgorithmConfig {
   const algo = stringFlag(values, 'algo') ?? 'sync'
-  const extra: string[] = []
-  const add = (flag: string, key: string): void => {
-    const v = stringFlag(values, flag)
-    if (v !== undefined) extra.push(`${key}=${v}`)
-  }
-  add('H', 'H')
-  add('staleness', 'staleness')
-  add('compress', 'compressor')
-  add('peers', 'peers')
-  add('overlap', 'overlapDelay')
-  add('tau', 'tau')
-  add('alpha', 'alpha')
-  add('beta', 'beta')
-  add('warmup', 'warmupSteps')
+  const extra = algorithmFlagFields(values).map(([key, value]) => `${key}=${value}`)
   if (extra.length === 0) return parseAlgorithmSpec(algo)
   const joiner = algo.includes(':') ? ',' : ':'
   return parseAlgorithmSpec(`${algo}${joiner}${extra.join(',')}`)
