@@ -8,12 +8,15 @@
  * `engine.failed` with one sentence). Quit: main sends `engine.shutdown`; the engine closes
  * (training already stopped and checkpointed through the API) and answers `engine.stopped`.
  *
- * Trainer windows (the WebGPU/WebGL routes): the engine asks `trainer-window.open` with an id and
- * the backends the page should probe; main creates a hidden window, connects it to the engine with
+ * Hidden windows (the WebGPU/WebGL routes, and the WebRTC connections): the engine asks
+ * `trainer-window.open` with an id, the service the page serves ('trainer' or 'webrtc') and, for
+ * a trainer, the backends the page should probe; main creates a hidden window, connects it to the engine with
  * a MessageChannelMain and answers `trainer-window.opened` carrying the engine's end of the
  * channel as the message's only port (or `trainer-window.failed`). `trainer-window.close` and
  * `trainer-window.gone` (the window's renderer died) end one.
  */
+import { PAGE_SERVICES } from '../core/browser/channel.ts'
+import type { PageService } from '../core/browser/channel.ts'
 import { isRecord, isStringArray } from '../core/guards.ts'
 
 export interface EngineStartConfig {
@@ -40,7 +43,13 @@ export type EngineToMain =
   | { readonly type: 'engine.ready'; readonly url: string; readonly token: string; readonly uiUrl: string }
   | { readonly type: 'engine.failed'; readonly message: string }
   | { readonly type: 'engine.stopped' }
-  | { readonly type: 'trainer-window.open'; readonly id: number; readonly backends: readonly string[] }
+  | {
+      readonly type: 'trainer-window.open'
+      readonly id: number
+      readonly backends: readonly string[]
+      /** What the page serves: 'trainer' (default) or 'webrtc' (the desktop peer connections). */
+      readonly service?: PageService
+    }
   | { readonly type: 'trainer-window.close'; readonly id: number }
 
 const MAX_TEXT = 4096
@@ -116,8 +125,13 @@ export function parseEngineToMain(value: unknown): EngineToMain | undefined {
       return { type: 'engine.stopped' }
     case 'trainer-window.open': {
       const backends = value['backends']
-      return isWindowId(value['id']) && isStringArray(backends) && backends.length <= 8
-        ? { type: 'trainer-window.open', id: value['id'], backends }
+      const service =
+        value['service'] === undefined ? 'trainer' : PAGE_SERVICES.find((s) => s === value['service'])
+      return isWindowId(value['id']) &&
+        isStringArray(backends) &&
+        backends.length <= 8 &&
+        service !== undefined
+        ? { type: 'trainer-window.open', id: value['id'], backends, service }
         : undefined
     }
     case 'trainer-window.close':

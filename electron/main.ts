@@ -83,10 +83,10 @@ const hasLock = setupSingleInstance(app, () => mainWindow)
 
 const dataDir = join(app.getPath('userData'), 'engine')
 const trainerWindows = new TrainerWindows({
-  createWindow: () => {
+  createWindow: (service) => {
     const window = new BrowserWindow(trainerWindowOptions({ preloadPath: layout.trainerPreload }))
     return {
-      load: () => window.loadURL(TRAINER_PAGE_URL),
+      load: () => window.loadURL(`${TRAINER_PAGE_URL}#service=${service}`),
       postPort: (port) =>
         window.webContents.postMessage(TRAINER_PORT_CHANNEL, null, [port as Electron.MessagePortMain]),
       onGone: (listener) => {

@@ -1,16 +1,18 @@
 /**
- * Main's half of the desktop GPU routes: on the engine's `trainer-window.open`, create a hidden,
- * sandboxed window on the trainer page, wait for it to load, make a MessageChannelMain, give one
+ * Main's half of the desktop GPU routes and WebRTC connections: on the engine's
+ * `trainer-window.open`, create a hidden, sandboxed window on the trainer page (serving the trainer
+ * or the peer-host protocol, as the request says), wait for it to load, make a MessageChannelMain, give one
  * port to the window (its preload passes it into the page) and the other to the engine with
  * `trainer-window.opened`. From then on the engine and the page talk directly over the ports;
  * main only watches the window and reports `trainer-window.gone` if its renderer dies.
  *
  * The Electron objects come in through TrainerWindowDeps, so this logic runs in plain Node tests.
  */
+import type { PageService } from '../core/browser/channel.ts'
 import type { EngineToMain, MainToEngine } from './engine-messages.ts'
 
-/** At most one window per GPU API (webgpu, webgl). */
-export const MAX_TRAINER_WINDOWS = 2
+/** At most one window per GPU API (webgpu, webgl), and one for the WebRTC connections. */
+export const MAX_TRAINER_WINDOWS = 3
 export const DEFAULT_TRAINER_LOAD_TIMEOUT_MS = 30_000
 
 /** A hidden trainer window, as main drives it. */
@@ -25,7 +27,8 @@ export interface TrainerWindowHandle {
 }
 
 export interface TrainerWindowDeps {
-  readonly createWindow: () => TrainerWindowHandle
+  /** A hidden window whose page serves `service` (its URL fragment says which). */
+  readonly createWindow: (service: PageService) => TrainerWindowHandle
   readonly createChannel: () => { readonly port1: unknown; readonly port2: unknown }
   readonly postToEngine: (message: MainToEngine, transfer?: unknown[]) => boolean
   /** "Electron 45.3.4 hidden window (Chromium 140.0...)". */
@@ -77,7 +80,7 @@ export class TrainerWindows {
     }
     let window: TrainerWindowHandle
     try {
-      window = this.deps.createWindow()
+      window = this.deps.createWindow(message.service ?? 'trainer')
     } catch (error) {
       fail(error instanceof Error ? error.message : String(error))
       return

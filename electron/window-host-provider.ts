@@ -1,20 +1,27 @@
 /**
- * The engine-side (utility process) half of the desktop GPU routes: a BrowserHostProvider
- * (core/platform/browser-hosted-route.node.ts) whose browser context is a hidden Electron window
- * instead of a Playwright-driven Chromium. It asks main for a trainer window over the process's
- * parent port (engine-messages.ts) and gets back one end of a MessageChannelMain whose other end
- * main gave to the window; the trainer protocol then runs over that port, exactly as it runs over
- * the WebSocket to a Chromium page.
+ * The engine-side (utility process) half of the desktop's hidden windows. The engine asks main for
+ * a window over the process's parent port (engine-messages.ts) and gets back one end of a
+ * MessageChannelMain whose other end main gave to the window's page; a protocol then runs over that
+ * port exactly as it runs over the WebSocket to a Chromium page:
+ * - `createWindowHostProvider`: a BrowserHostProvider (core/platform/browser-hosted-route.node.ts)
+ *   for the WebGPU/WebGL routes, the trainer protocol;
+ * - `createWindowWebRtc`: the engine's WebRTC stack, the peer-host protocol, so the peer
+ *   connections use Chromium's RTCPeerConnection instead of @roamhq/wrtc (README.md, "Native
+ *   modules": Electron's V8 refuses the buffers wrtc hands over for received messages).
  *
- * One window per provider, started on first use and kept until closeHost(); the engine gives
- * WebGPU and WebGL a provider each, like the Chromium hosts (see README.md for why that isolates
- * less in Electron, where windows share one GPU process).
+ * One window per provider, started on first use and kept until closed; the engine gives WebGPU
+ * and WebGL a provider each, like the Chromium hosts (see README.md for why that isolates less in
+ * Electron, where windows share one GPU process).
  */
 import { createPortChannel } from '../core/browser/channel.ts'
+import type { PageService, TrainerChannel } from '../core/browser/channel.ts'
 import { TrainerClient } from '../core/browser/remote-trainer.ts'
 import { CoreError } from '../core/errors.ts'
 import { createLazyHostProvider } from '../core/platform/browser-hosted-route.node.ts'
 import type { BrowserHost, BrowserHostProvider } from '../core/platform/browser-hosted-route.node.ts'
+import { hostedWebRtcStack } from '../core/platform/webrtc-stack.node.ts'
+import type { WebRtcStack } from '../core/platform/webrtc-stack.node.ts'
+import { PeerHostClient } from '../core/transport/hosted-peer-transport.ts'
 import type { EngineToMain, MainToEngine } from './engine-messages.ts'
 import { adaptMessagePortMain } from './port-adapter.ts'
 import type { MessagePortMainLike } from './port-adapter.ts'
@@ -33,8 +40,112 @@ export interface MainLink {
   ): () => void
 }
 
+/** An open hidden window: the channel to its page. */
+export interface HiddenWindow {
+  readonly channel: TrainerChannel
+  /** "Electron 45.3.4 hidden window (Chromium 140.0...)". */
+  readonly description: string
+  /** Asks main to close the window and closes the channel. Idempotent. */
+  close(): void
+}
+
 let nextWindowId = 1
 
+/**
+ * Asks main for a hidden window serving `service` and resolves with the channel to its page. When
+ * the window goes away later, the channel closes with an ERR_REMOTE_TRAINER saying why, and
+ * `onGone` runs.
+ *
+ * @throws CoreError ERR_TIMEOUT (main did not answer), ERR_BACKEND_UNAVAILABLE (main could not open
+ *   it), ERR_REMOTE_TRAINER (it went away before it opened, or came without a port).
+ */
+export function openHiddenWindow(options: {
+  readonly link: MainLink
+  readonly service: PageService
+  /** Backends a trainer page probes. */
+  readonly backends?: readonly string[]
+  readonly openTimeoutMs?: number
+  readonly onGone?: () => void
+}): Promise<HiddenWindow> {
+  const { link } = options
+  const id = nextWindowId++
+  const timeoutMs = options.openTimeoutMs ?? DEFAULT_WINDOW_OPEN_TIMEOUT_MS
+  return new Promise<HiddenWindow>((resolve, reject) => {
+    let channel: TrainerChannel | undefined
+    let isClosed = false
+    const close = (): void => {
+      if (isClosed) return
+      isClosed = true
+      unsubscribe()
+      channel?.close()
+      link.post({ type: 'trainer-window.close', id })
+    }
+    const timer = setTimeout(() => {
+      close()
+      reject(
+        new CoreError(
+          'ERR_TIMEOUT',
+          `the hidden ${options.service} window did not open within ${timeoutMs} ms`,
+        ),
+      )
+    }, timeoutMs)
+    const unsubscribe = link.onTrainerWindowMessage((message, ports) => {
+      if (message.id !== id) return
+      switch (message.type) {
+        case 'trainer-window.opened': {
+          clearTimeout(timer)
+          const port = ports[0]
+          if (port === undefined) {
+            close()
+            reject(new CoreError('ERR_REMOTE_TRAINER', 'main opened a hidden window but sent no port'))
+            return
+          }
+          const opened = createPortChannel(
+            adaptMessagePortMain(port, {
+              onClose: () =>
+                opened.close(
+                  new CoreError('ERR_REMOTE_TRAINER', `the hidden ${options.service} window closed its port`),
+                ),
+            }),
+          )
+          channel = opened
+          resolve({ channel: opened, description: message.description, close })
+          return
+        }
+        case 'trainer-window.failed':
+          clearTimeout(timer)
+          close()
+          reject(
+            new CoreError(
+              'ERR_BACKEND_UNAVAILABLE',
+              `the hidden ${options.service} window could not open: ${message.message}`,
+            ),
+          )
+          return
+        case 'trainer-window.gone': {
+          clearTimeout(timer)
+          const error = new CoreError(
+            'ERR_REMOTE_TRAINER',
+            `the hidden ${options.service} window went away: ${message.reason}`,
+          )
+          channel?.close(error)
+          reject(error)
+          close()
+          options.onGone?.()
+          return
+        }
+      }
+    })
+    link.post({
+      type: 'trainer-window.open',
+      id,
+      backends: options.backends ?? [],
+      service: options.service,
+    })
+  })
+}
+
+/** The WebGPU/WebGL routes' host: a trainer window, opened on first use, reopened after it went away. */
 export function createWindowHostProvider(options: {
   readonly link: MainLink
   /** Backends the window's page probes (a page per GPU API). */
@@ -42,79 +153,89 @@ export function createWindowHostProvider(options: {
   readonly openTimeoutMs?: number
   readonly requestTimeoutMs?: number
 }): BrowserHostProvider {
-  const { link } = options
-  const launch = (forget: () => void): Promise<BrowserHost> => {
-    const id = nextWindowId++
-    const timeoutMs = options.openTimeoutMs ?? DEFAULT_WINDOW_OPEN_TIMEOUT_MS
-    return new Promise<BrowserHost>((resolve, reject) => {
-      let client: TrainerClient | undefined
-      let isClosed = false
-      const close = (): Promise<void> => {
-        if (!isClosed) {
-          isClosed = true
-          unsubscribe()
-          client?.close()
-          link.post({ type: 'trainer-window.close', id })
-        }
-        return Promise.resolve()
-      }
-      const timer = setTimeout(() => {
-        void close()
-        reject(new CoreError('ERR_TIMEOUT', `the hidden trainer window did not open within ${timeoutMs} ms`))
-      }, timeoutMs)
-      const unsubscribe = link.onTrainerWindowMessage((message, ports) => {
-        if (message.id !== id) return
-        switch (message.type) {
-          case 'trainer-window.opened': {
-            clearTimeout(timer)
-            const port = ports[0]
-            if (port === undefined) {
-              void close()
-              reject(new CoreError('ERR_REMOTE_TRAINER', 'main opened a trainer window but sent no port'))
-              return
-            }
-            const channel = createPortChannel(
-              adaptMessagePortMain(port, {
-                onClose: () =>
-                  channel.close(new CoreError('ERR_REMOTE_TRAINER', 'the trainer window closed its port')),
-              }),
-            )
-            client = new TrainerClient({
-              channel,
-              ...(options.requestTimeoutMs !== undefined
-                ? { requestTimeoutMs: options.requestTimeoutMs }
-                : {}),
-            })
-            resolve({ client, description: message.description, close })
-            return
-          }
-          case 'trainer-window.failed':
-            clearTimeout(timer)
-            void close()
-            reject(
-              new CoreError(
-                'ERR_BACKEND_UNAVAILABLE',
-                `the hidden trainer window could not open: ${message.message}`,
-              ),
-            )
-            return
-          case 'trainer-window.gone':
-            clearTimeout(timer)
-            client?.close(
-              new CoreError('ERR_REMOTE_TRAINER', `the hidden trainer window went away: ${message.reason}`),
-            )
-            reject(
-              new CoreError('ERR_REMOTE_TRAINER', `the hidden trainer window went away: ${message.reason}`),
-            )
-            void close()
-            // The next acquire() opens a fresh window.
-            forget()
-            return
-        }
-      })
-      link.post({ type: 'trainer-window.open', id, backends: options.backends })
+  const launch = async (forget: () => void): Promise<BrowserHost> => {
+    const window = await openHiddenWindow({
+      link: options.link,
+      service: 'trainer',
+      backends: options.backends,
+      ...(options.openTimeoutMs !== undefined && { openTimeoutMs: options.openTimeoutMs }),
+      // The next acquire() opens a fresh window.
+      onGone: forget,
     })
+    const client = new TrainerClient({
+      channel: window.channel,
+      ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    })
+    return {
+      client,
+      description: window.description,
+      close: () => {
+        client.close()
+        window.close()
+        return Promise.resolve()
+      },
+    }
   }
-
   return createLazyHostProvider({ onDemand: 'opens a hidden window', backends: options.backends, launch })
+}
+
+/** The desktop engine's WebRTC: one hidden window for the engine's life, reopened after it went away. */
+export interface WindowWebRtc {
+  /** A stack for one training session; closing it leaves the window open for the next. */
+  open(): Promise<WebRtcStack>
+  /** Closes the window (every transport still on it fails). Idempotent. */
+  close(): Promise<void>
+}
+
+export function createWindowWebRtc(options: {
+  readonly link: MainLink
+  readonly openTimeoutMs?: number
+}): WindowWebRtc {
+  let running: Promise<{ window: HiddenWindow; client: PeerHostClient }> | undefined
+  const start = (): Promise<{ window: HiddenWindow; client: PeerHostClient }> => {
+    const attempt = (async () => {
+      const window = await openHiddenWindow({
+        link: options.link,
+        service: 'webrtc',
+        ...(options.openTimeoutMs !== undefined && { openTimeoutMs: options.openTimeoutMs }),
+      })
+      try {
+        const client = await PeerHostClient.connect({
+          channel: window.channel,
+          description: window.description,
+        })
+        // A window that went away is dropped, so the next session opens a fresh one.
+        client.onClose(() => {
+          if (running === attempt) running = undefined
+        })
+        return { window, client }
+      } catch (error) {
+        window.close()
+        throw error
+      }
+    })()
+    running = attempt
+    attempt.catch(() => {
+      if (running === attempt) running = undefined
+    })
+    return attempt
+  }
+  return {
+    open: async () => {
+      const { client } = await (running ?? start())
+      return hostedWebRtcStack({ name: 'electron-window', client, close: () => Promise.resolve() })
+    },
+    close: async () => {
+      const current = running
+      running = undefined
+      if (current === undefined) return
+      try {
+        const { window, client } = await current
+        client.close()
+        window.close()
+      } catch {
+        // It never opened; nothing to close.
+      }
+    },
+  }
 }

@@ -11,6 +11,7 @@ import { LONGHAUL_VERSION } from '../cli/main.ts'
 import { BUILTIN_DATASETS, type LoadDatasetOptions } from '../data/resolve-dataset.node.ts'
 import { CoreError } from '../errors.ts'
 import { isRecord } from '../guards.ts'
+import type { WebRtcStack, WebRtcStackName } from '../platform/webrtc-stack.node.ts'
 import { createNodeSession, explainNodeFailure, type NodeTimeouts } from '../node/node-session.node.ts'
 import { closeBrowserHosts, listRoutes } from '../platform/backends.node.ts'
 import { probeRoutes, type BackendChoice, type BackendRoute } from '../tensor/backend-select.ts'
@@ -54,6 +55,11 @@ export interface NodeEngineOptions {
   readonly preferredBackend?: string
   /** Node timeouts (tests shorten them); default core/node's defaults. */
   readonly nodeTimeouts?: Partial<NodeTimeouts>
+  /**
+   * What carries peer connections (core/platform/webrtc-stack.node.ts); default 'wrtc'. The desktop
+   * engine passes its hidden window's stack.
+   */
+  readonly webrtc?: WebRtcStackName | (() => Promise<WebRtcStack>)
   /** Passed to loadDataset (tests: no download). */
   readonly loadOptions?: Omit<LoadDatasetOptions, 'seed' | 'onProgress'>
   /** Warnings before any API client listens (a malformed file set aside). Default: stderr. */
@@ -205,6 +211,7 @@ class NodeEngineHost implements EngineHost {
         peerId: request.room.peerId,
       },
       ...(this.options.nodeTimeouts !== undefined && { timeouts: this.options.nodeTimeouts }),
+      ...(this.options.webrtc !== undefined && { webrtc: this.options.webrtc }),
       ...(config.waitForPeers !== undefined &&
         config.waitForPeers > 0 && {
           waitForPeers: { count: config.waitForPeers, timeoutMs: WAIT_FOR_PEERS_TIMEOUT_MS },

@@ -337,3 +337,17 @@ export function channelAddress(fragment: string): string | undefined {
   const address = params.get('channel')
   return address !== null && /^wss?:\/\//.test(address) ? address : undefined
 }
+
+/** The services a Longhaul page can serve to the engine. */
+export const PAGE_SERVICES = ['trainer', 'webrtc'] as const
+export type PageService = (typeof PAGE_SERVICES)[number]
+
+/**
+ * What a page serves, from its URL fragment (`#service=webrtc`): 'trainer' when the fragment names
+ * none, undefined for a name it does not know.
+ */
+export function pageService(fragment: string): PageService | undefined {
+  const params = new URLSearchParams(fragment.startsWith('#') ? fragment.slice(1) : fragment)
+  const name = params.get('service') ?? 'trainer'
+  return PAGE_SERVICES.find((service) => service === name)
+}

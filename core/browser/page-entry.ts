@@ -1,26 +1,34 @@
 /**
- * Entry of the trainer page that the engine opens in Chromium (core/platform/chromium-host.node.ts
- * bundles this file). It connects back to the engine over the WebSocket address in the URL fragment
- * (`#channel=<ws url with token>`) and serves the trainer protocol with this page's routes.
+ * Entry of the page that the engine opens in Chromium (core/platform/chromium-host.node.ts bundles
+ * this file). It connects back to the engine over the WebSocket address in the URL fragment
+ * (`#channel=<ws url with token>`) and serves what `#service=` names (serve-page.ts; default
+ * `trainer`).
  *
- * Electron's hidden renderer does the same with a MessagePort instead of a socket:
- * `new TrainerService({ channel: createPortChannel(port), routes: createBrowserRoutes() })`.
+ * Electron's hidden window does the same over a MessagePort instead of a socket
+ * (electron/trainer-page.ts).
  */
-import { createBrowserRoutes } from '../platform/browser-routes.ts'
-import { channelAddress, createSocketChannel } from './channel.ts'
-import { TrainerService } from './trainer-service.ts'
+import { channelAddress, createSocketChannel, pageService } from './channel.ts'
+import { servePage } from './serve-page.ts'
 
 function start(): void {
   const address = channelAddress(location.hash)
   if (address === undefined) {
     // Nothing to serve; the engine notices the missing connection and reports its own timeout.
-    console.error('longhaul trainer page: no #channel=ws://... in the URL')
+    console.error('longhaul page: no #channel=ws://... in the URL')
+    return
+  }
+  const service = pageService(location.hash)
+  if (service === undefined) {
+    console.error(`longhaul page: ${location.hash} names no service this page serves`)
     return
   }
   const socket = new WebSocket(address)
   socket.binaryType = 'arraybuffer'
   socket.addEventListener('open', () => {
-    new TrainerService({ channel: createSocketChannel(socket), routes: createBrowserRoutes() })
+    servePage(createSocketChannel(socket), service).catch((error: unknown) => {
+      console.error(`longhaul page: the ${service} service failed to start: ${String(error)}`)
+      socket.close()
+    })
   })
 }
 

@@ -18,6 +18,7 @@ import {
   type NodeTimeouts,
 } from '../node/node-session.node.ts'
 import { NODE_DEFAULTS } from '../node/training-node.ts'
+import { parseWebRtcStackName } from '../platform/webrtc-stack.node.ts'
 import { ROOM_NAME_PATTERN } from '../protocol/signaling.ts'
 import { MIN_SECRET_CHARS, generateRoomSecret } from '../signaling/room-auth.ts'
 import { SWARM_DEFAULTS } from '../swarm/swarm.ts'
@@ -83,6 +84,7 @@ const OPTIONS: OptionSpec = {
   partition: { type: 'string' },
   'max-peers': { type: 'string' },
   ice: { type: 'string' },
+  webrtc: { type: 'string' },
   'turn-user': { type: 'string' },
   'turn-pass': { type: 'string' },
   'round-timeout-ms': { type: 'string' },
@@ -129,6 +131,10 @@ Room:
                            enough on one machine or a LAN)
   --turn-user <name>       TURN username for turn: urls
   --turn-pass <password>   TURN password for turn: urls
+  --webrtc <wrtc|chromium> what carries the peer connections: wrtc (default: @roamhq/wrtc in
+                           this process) or chromium (a headless Chromium page's own WebRTC,
+                           for platforms where @roamhq/wrtc will not load; needs Chromium and
+                           the dev install, like --backend webgl)
 
 Training (model, algorithm and data schema must match on every node):
   --data <spec>            built-in name (shapes, fashion-mnist), a folder of IDX files,
@@ -418,6 +424,8 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
     timeoutMs: numberFlag(values, 'wait-peers-timeout-ms', 60_000, { min: 1 }),
   }
   const isJson = booleanFlag(values, 'json')
+  const webrtcFlag = stringFlag(values, 'webrtc')
+  const webrtcStack = webrtcFlag === undefined ? 'wrtc' : parseWebRtcStackName(webrtcFlag)
   const started = performance.now()
 
   const cleanups: Array<() => Promise<void> | void> = []
@@ -452,6 +460,7 @@ export async function runNodeCommand(args: string[], io: CliIo, platform: CliPla
     const peerId = stringFlag(values, 'peer-id')
     const backend = stringFlag(values, 'backend')
     const session = await createNodeSession({
+      webrtc: webrtcStack,
       data: { spec: dataSpec },
       training,
       ...(partition !== undefined && { partition }),

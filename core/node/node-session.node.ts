@@ -2,7 +2,7 @@
  * One way to build a training node on this machine, for `longhaul node` and the engine API
  * alike: dataset → this node's partition and sample limit → trainer on the chosen route (any
  * route, the browser ones included: setupRouteTrainer) → run manifest → swarm (signaling client +
- * WebRTC transports) → `TrainingNode`. The caller runs `session.node.run()` and awaits
+ * WebRTC transports on the chosen stack: core/platform/webrtc-stack.node.ts) → `TrainingNode`. The caller runs `session.node.run()` and awaits
  * `session.close()` afterwards (the node closes its swarm itself; the trainer, and the Chromium
  * page of a browser route, are the session's to close).
  */
@@ -12,7 +12,7 @@ import { COMPRESSOR_NAMES } from '../compress/registry.ts'
 import { subsetSplit, type Dataset, type Split } from '../data/dataset.ts'
 import { partitionIid } from '../data/partition.ts'
 import { loadDataset } from '../data/resolve-dataset.node.ts'
-import { loadNodeWrtc } from '../platform/wrtc.node.ts'
+import { openWebRtcStack, type WebRtcStack, type WebRtcStackName } from '../platform/webrtc-stack.node.ts'
 import { PROTOCOL_VERSION } from '../protocol/frame.ts'
 import { SignalingClient } from '../signaling/signaling-client.ts'
 import { jsonObjectOf, type RunManifest } from '../swarm/run-manifest.ts'
@@ -21,7 +21,6 @@ import { CoreError, isCoreError } from '../errors.ts'
 import type { BackendChoice, BackendRoute } from '../tensor/backend-select.ts'
 import { MODEL_ZOO } from '../tensor/models.ts'
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/chunked-transport.ts'
-import { SimplePeerTransport } from '../transport/simple-peer-transport.ts'
 import { limitSamples, setupRouteTrainer, type RouteTrainerSetup } from '../training/trainer-setup.node.ts'
 import type { OptimizerConfig, OptimizerKind } from '../training/trainer.ts'
 import type { FaultPlan } from './fault-injection.ts'
@@ -84,6 +83,11 @@ export interface NodeSessionOptions {
     readonly peerId?: string
   }
   readonly iceServers?: readonly RTCIceServer[]
+  /**
+   * What carries the peer connections: a stack name (default 'wrtc'), or a function that opens
+   * one (the desktop engine's hidden window). The session closes it in `close()`.
+   */
+  readonly webrtc?: WebRtcStackName | (() => Promise<WebRtcStack>)
   readonly timeouts?: Partial<NodeTimeouts>
   readonly waitForPeers?: { readonly count: number; readonly timeoutMs: number }
   readonly resumeFrom?: NodeTrainingState
@@ -113,8 +117,8 @@ export interface NodeSession {
   readonly algorithm: AlgorithmConfig
   readonly signalUrl: string
   /**
-   * Frees the trainer's tensors and, on a browser route, closes its Chromium page; call after
-   * `node.run()` settled. Idempotent.
+   * Frees the trainer's tensors, closes the WebRTC stack and, on a browser route, the trainer's
+   * Chromium page; call after `node.run()` settled. Idempotent.
    */
   close(): Promise<void>
 }
@@ -157,7 +161,11 @@ export async function createNodeSession(options: NodeSessionOptions): Promise<No
     log: options.log,
   })
   const { choice, layout } = setup
-  const close = (): Promise<void> => setup.close()
+  let webrtc: WebRtcStack | undefined
+  const close = async (): Promise<void> => {
+    await webrtc?.close()
+    await setup.close()
+  }
   let swarm: Swarm | undefined
   try {
     const model = localModelOf(setup, optimizer)
@@ -178,7 +186,10 @@ export async function createNodeSession(options: NodeSessionOptions): Promise<No
     const timeouts: NodeTimeouts = { ...DEFAULT_NODE_TIMEOUTS, ...options.timeouts }
     const room = options.room
     const signalUrl = typeof room.signalUrl === 'string' ? room.signalUrl : await room.signalUrl()
-    const wrtc = await loadNodeWrtc()
+    const stack = options.webrtc ?? 'wrtc'
+    webrtc = typeof stack === 'string' ? await openWebRtcStack(stack) : await stack()
+    options.log(`webrtc: ${webrtc.description}`)
+    const transports = webrtc
     const iceServers = [...(options.iceServers ?? [])]
     const signaling = new SignalingClient({
       url: signalUrl,
@@ -191,10 +202,9 @@ export async function createNodeSession(options: NodeSessionOptions): Promise<No
       secret: room.secret,
       manifest,
       createTransport: (remote, initiator) =>
-        new SimplePeerTransport({
+        transports.createTransport({
           peerId: remote,
           initiator,
-          wrtc,
           iceServers,
           connectTimeoutMs: timeouts.connectTimeoutMs,
         }),

@@ -1,13 +1,14 @@
 /**
- * Hosts a trainer in a headless Chromium page, driven from Node: the engine-side half of the
- * browser routes when no Electron renderer exists (tests, benchmarks, `longhaul doctor`, opt-in
- * `--backend webgl` runs).
+ * Hosts a service in a headless Chromium page, driven from Node: a trainer (the engine-side half
+ * of the browser routes when no Electron renderer exists: tests, benchmarks, `longhaul doctor`,
+ * opt-in `--backend webgl` runs) or the WebRTC connections of `--webrtc chromium`
+ * (chromium-peer-host.node.ts).
  *
  * Machinery, all bound to 127.0.0.1 and torn down by close():
  * - an HTTP server that serves one page and the Vite bundle of core/browser/page-entry.ts. The
  *   origin http://127.0.0.1 is a secure context, which WebGPU requires;
  * - a WebSocket on the same port at /channel, admitted only with this launch's random token, that
- *   carries the trainer protocol as binary frames (core/browser/channel.ts);
+ *   carries the service's protocol as binary frames (core/browser/channel.ts);
  * - Chromium launched by playwright-core with a fresh profile and the flags below.
  */
 import { randomBytes } from 'node:crypto'
@@ -19,7 +20,7 @@ import type * as PlaywrightNamespace from 'playwright-core'
 import { WebSocketServer } from 'ws'
 import type { WebSocket } from 'ws'
 import { createSocketChannel } from '../browser/channel.ts'
-import type { WebSocketLike } from '../browser/channel.ts'
+import type { PageService, TrainerChannel, WebSocketLike } from '../browser/channel.ts'
 import { TrainerClient } from '../browser/remote-trainer.ts'
 import { CoreError } from '../errors.ts'
 import { firstLine } from '../tensor/backend-select.ts'
@@ -192,16 +193,28 @@ function listen(server: Server): Promise<number> {
   })
 }
 
+/** A connected page: the channel to it, and how to shut it all down. */
+export interface ChromiumPage {
+  readonly channel: TrainerChannel
+  /** "Chromium 156.0.8078.79 (/usr/bin/chromium)". */
+  readonly description: string
+  /** Milliseconds from the call to a connected page (bundle + launch + load). */
+  readonly startMs: number
+  /** Closes the channel, the browser and the server. Safe to call twice. */
+  close(): Promise<void>
+}
+
 /**
- * Bundles the trainer page, serves it, launches Chromium on it and waits for the page to connect.
+ * Bundles the page, serves it, launches Chromium on it (serving `service`) and waits for the page
+ * to connect its channel.
  *
  * @throws CoreError ERR_BACKEND_UNAVAILABLE when no Chromium, playwright-core or vite is available,
  *   or Chromium fails to launch; ERR_TIMEOUT when the page does not connect in time (the message
  *   quotes the page's own errors).
  */
-export async function launchChromiumTrainerHost(
-  options: ChromiumHostOptions = {},
-): Promise<ChromiumTrainerHost> {
+export async function launchChromiumPage(
+  options: ChromiumHostOptions & { readonly service: PageService },
+): Promise<ChromiumPage> {
   const started = performance.now()
   const timeoutMs = options.launchTimeoutMs ?? DEFAULT_LAUNCH_TIMEOUT_MS
   const chromium = await loadPlaywright()
@@ -227,12 +240,12 @@ export async function launchChromiumTrainerHost(
   const server = createServer(serveFiles(bundle.dir, bundle.files))
   const sockets = new WebSocketServer({ noServer: true, maxPayload: 1 << 30 })
   let browser: PlaywrightBrowser | undefined
-  let client: TrainerClient | undefined
+  let channel: TrainerChannel | undefined
   let isClosed = false
   const close = async (): Promise<void> => {
     if (isClosed) return
     isClosed = true
-    client?.close()
+    channel?.close()
     for (const socket of sockets.clients) socket.terminate()
     await Promise.allSettled([
       browser?.close(),
@@ -277,25 +290,24 @@ export async function launchChromiumTrainerHost(
       if (message.type() === 'error') pageErrors.push(message.text())
     })
     const channelUrl = `ws://127.0.0.1:${port}/channel?token=${token}`
-    await page.goto(`http://127.0.0.1:${port}/#channel=${encodeURIComponent(channelUrl)}`, {
-      timeout: timeoutMs,
-    })
+    const fragment = new URLSearchParams({ channel: channelUrl, service: options.service })
+    await page.goto(`http://127.0.0.1:${port}/#${fragment.toString()}`, { timeout: timeoutMs })
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const errors = pageErrors.length > 0 ? `; the page said: ${pageErrors.slice(0, 3).join(' | ')}` : ''
         reject(
-          new CoreError('ERR_TIMEOUT', `the trainer page did not connect within ${timeoutMs} ms${errors}`),
+          new CoreError(
+            'ERR_TIMEOUT',
+            `the ${options.service} page did not connect within ${timeoutMs} ms${errors}`,
+          ),
         )
       }, timeoutMs)
     })
     const socket = await Promise.race([connected, timedOut]).finally(() => clearTimeout(timer))
-    client = new TrainerClient({
-      channel: createSocketChannel(socketLike(socket)),
-      ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
-    })
+    channel = createSocketChannel(socketLike(socket))
     return {
-      client,
+      channel,
       description: `Chromium ${browser.version()} (${found.path})`,
       startMs: performance.now() - started,
       close,
@@ -303,5 +315,29 @@ export async function launchChromiumTrainerHost(
   } catch (error) {
     await close()
     throw error
+  }
+}
+
+/**
+ * A trainer in a Chromium page: launchChromiumPage serving the trainer protocol.
+ *
+ * @throws as launchChromiumPage.
+ */
+export async function launchChromiumTrainerHost(
+  options: ChromiumHostOptions = {},
+): Promise<ChromiumTrainerHost> {
+  const page = await launchChromiumPage({ ...options, service: 'trainer' })
+  const client = new TrainerClient({
+    channel: page.channel,
+    ...(options.requestTimeoutMs !== undefined ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+  })
+  return {
+    client,
+    description: page.description,
+    startMs: page.startMs,
+    close: async () => {
+      client.close()
+      await page.close()
+    },
   }
 }

@@ -60,12 +60,19 @@ describe('parseEngineToMain', () => {
     expect(parseEngineToMain({ ...ready, token: '' })).toBeUndefined()
   })
 
-  it('accepts trainer-window requests with a bounded backend list', () => {
+  it('accepts trainer-window requests with a bounded backend list and a known service', () => {
     expect(parseEngineToMain({ type: 'trainer-window.open', id: 3, backends: ['webgl'] })).toEqual({
       type: 'trainer-window.open',
       id: 3,
       backends: ['webgl'],
+      service: 'trainer',
     })
+    expect(
+      parseEngineToMain({ type: 'trainer-window.open', id: 4, backends: [], service: 'webrtc' }),
+    ).toEqual({ type: 'trainer-window.open', id: 4, backends: [], service: 'webrtc' })
+    expect(
+      parseEngineToMain({ type: 'trainer-window.open', id: 4, backends: [], service: 'shell' }),
+    ).toBeUndefined()
     expect(
       parseEngineToMain({ type: 'trainer-window.open', id: 3, backends: Array(9).fill('x') }),
     ).toBeUndefined()

@@ -5,11 +5,21 @@ import type { TrainerWindowHandle } from '../../../electron/trainer-windows.ts'
 
 function harness(options: { load?: () => Promise<void>; isEngineUp?: boolean } = {}) {
   const sent: Array<{ message: MainToEngine; transfer: unknown[] | undefined }> = []
-  const windows: Array<{ ports: unknown[]; closed: boolean; gone: (reason: string) => void }> = []
+  const windows: Array<{
+    service: string
+    ports: unknown[]
+    closed: boolean
+    gone: (reason: string) => void
+  }> = []
   let channels = 0
   const manager = new TrainerWindows({
-    createWindow: (): TrainerWindowHandle => {
-      const record = { ports: [] as unknown[], closed: false, gone: (_reason: string) => undefined as void }
+    createWindow: (service): TrainerWindowHandle => {
+      const record = {
+        service,
+        ports: [] as unknown[],
+        closed: false,
+        gone: (_reason: string) => undefined as void,
+      }
       windows.push(record)
       return {
         load: options.load ?? (() => Promise.resolve()),
@@ -63,17 +73,23 @@ describe('TrainerWindows', () => {
   })
 
   it(`refuses more than ${MAX_TRAINER_WINDOWS} windows and duplicate ids`, async () => {
-    const { manager, sent } = harness()
+    const harnessed = harness()
+    const { manager, sent } = harnessed
+    const { windows } = harnessed
+    await manager.handle({ type: 'trainer-window.open', id: 1, backends: ['webgpu'] })
     await manager.handle({ type: 'trainer-window.open', id: 1, backends: [] })
-    await manager.handle({ type: 'trainer-window.open', id: 1, backends: [] })
-    await manager.handle({ type: 'trainer-window.open', id: 2, backends: [] })
-    await manager.handle({ type: 'trainer-window.open', id: 3, backends: [] })
+    await manager.handle({ type: 'trainer-window.open', id: 2, backends: ['webgl'], service: 'trainer' })
+    await manager.handle({ type: 'trainer-window.open', id: 3, backends: [], service: 'webrtc' })
+    await manager.handle({ type: 'trainer-window.open', id: 4, backends: [] })
     expect(sent.map((s) => s.message.type)).toEqual([
       'trainer-window.opened',
       'trainer-window.failed',
       'trainer-window.opened',
+      'trainer-window.opened',
       'trainer-window.failed',
     ])
+    // A window per GPU API plus the WebRTC window; each page is told what to serve.
+    expect(windows.map((w) => w.service)).toEqual(['trainer', 'trainer', 'webrtc'])
   })
 
   it('tells the engine when a window dies, once', async () => {

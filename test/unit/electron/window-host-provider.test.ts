@@ -11,12 +11,17 @@ import { MessageChannel } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPortChannel } from '../../../core/browser/channel.ts'
+import { PeerHostService } from '../../../core/browser/peer-host-service.ts'
 import { TrainerService } from '../../../core/browser/trainer-service.ts'
+import { loadNodeWrtc } from '../../../core/platform/wrtc.node.ts'
+import { SimplePeerTransport } from '../../../core/transport/simple-peer-transport.ts'
+import type { WebRtcImplementation } from '../../../core/transport/simple-peer-transport.ts'
+import SimplePeer from 'simple-peer'
 import { isCoreError } from '../../../core/errors.ts'
 import { createCpuRoute } from '../../../core/platform/cpu-route.ts'
 import type { EngineToMain, MainToEngine } from '../../../electron/engine-messages.ts'
 import type { MessagePortMainLike } from '../../../electron/port-adapter.ts'
-import { createWindowHostProvider } from '../../../electron/window-host-provider.ts'
+import { createWindowHostProvider, createWindowWebRtc } from '../../../electron/window-host-provider.ts'
 import type { MainLink } from '../../../electron/window-host-provider.ts'
 
 /** A Node MessagePort with Electron MessagePortMain's surface. */
@@ -43,6 +48,7 @@ function standInMain(behaviour: 'open' | 'fail' | 'silent') {
   const listeners = new Set<(message: WindowMessage, ports: readonly MessagePortMainLike[]) => void>()
   const requests: EngineToMain[] = []
   const services: TrainerService[] = []
+  const peerHosts: PeerHostService[] = []
   const pagePorts: MessagePort[] = []
   const answer = (message: WindowMessage, ports: MessagePortMainLike[] = []): void => {
     for (const listener of listeners) listener(message, ports)
@@ -56,12 +62,23 @@ function standInMain(behaviour: 'open' | 'fail' | 'silent') {
       if (behaviour !== 'open') return
       const { port1, port2 } = new MessageChannel()
       pagePorts.push(port2)
-      services.push(
-        new TrainerService({
-          channel: createPortChannel(port2 as unknown as Parameters<typeof createPortChannel>[0]),
-          routes: [createCpuRoute()],
-        }),
-      )
+      const pageChannel = createPortChannel(port2 as unknown as Parameters<typeof createPortChannel>[0])
+      if (message.service === 'webrtc') {
+        // The window's WebRTC page, with @roamhq/wrtc standing in for Chromium's RTCPeerConnection.
+        peerHosts.push(
+          new PeerHostService({
+            channel: pageChannel,
+            userAgent: 'stand-in Chromium',
+            createPeer: (options) => {
+              const peer = new SimplePeer({ ...options, wrtc: requireWrtc() })
+              cleanups.push(() => clearIceTimer(peer))
+              return peer
+            },
+          }),
+        )
+      } else {
+        services.push(new TrainerService({ channel: pageChannel, routes: [createCpuRoute()] }))
+      }
       answer({ type: 'trainer-window.opened', id: message.id, description: 'stand-in window' }, [
         new ElectronStylePort(port1),
       ])
@@ -71,7 +88,7 @@ function standInMain(behaviour: 'open' | 'fail' | 'silent') {
       return () => listeners.delete(listener)
     },
   }
-  return { link, requests, services, pagePorts, answer }
+  return { link, requests, services, peerHosts, pagePorts, answer }
 }
 
 const cleanups: Array<() => void | Promise<void>> = []
@@ -79,8 +96,21 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup()
 })
 
+let wrtc: WebRtcImplementation | undefined
+function requireWrtc(): WebRtcImplementation {
+  if (wrtc === undefined) throw new Error('wrtc is not loaded')
+  return wrtc
+}
+
+function clearIceTimer(peer: object): void {
+  // simple-peer's ICE-complete timer outlives destroy (see core/transport/simple-peer-transport.ts).
+  const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
+  if (timer !== null && timer !== undefined) Reflect.apply(clearTimeout, undefined, [timer])
+}
+
 beforeAll(async () => {
   await tf.setBackend('cpu')
+  wrtc = await loadNodeWrtc()
 })
 afterAll(() => tf.disposeVariables())
 
@@ -113,6 +143,7 @@ describe('createWindowHostProvider', () => {
       type: 'trainer-window.open',
       id: expect.any(Number) as unknown,
       backends: ['cpu'],
+      service: 'trainer',
     })
   })
 
@@ -145,5 +176,56 @@ describe('createWindowHostProvider', () => {
     const second = await provider.acquire()
     expect(second).not.toBe(first)
     expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(2)
+  })
+})
+
+describe('createWindowWebRtc', () => {
+  it('carries a real WebRTC connection through the window, and reopens a window that went away', async () => {
+    const main = standInMain('open')
+    const webrtc = createWindowWebRtc({ link: main.link })
+    cleanups.push(() => webrtc.close())
+    const stack = await webrtc.open()
+    expect(stack.description).toBe("stand-in window: the browser's own WebRTC")
+    expect(main.requests[0]).toMatchObject({ type: 'trainer-window.open', service: 'webrtc' })
+
+    const hosted = stack.createTransport({
+      peerId: 'local',
+      initiator: true,
+      iceServers: [],
+      connectTimeoutMs: 20_000,
+    })
+    const local = new SimplePeerTransport({ peerId: 'desktop', initiator: false, wrtc: requireWrtc() })
+    cleanups.push(async () => {
+      await Promise.all([hosted.close(), local.close()])
+    })
+    hosted.on('signal', (data) => local.signal(data))
+    local.on('signal', (data) => hosted.signal(data))
+    const received = new Promise<Uint8Array>((resolve) => hosted.on('frame', resolve))
+    await new Promise<void>((resolve) => local.on('connect', resolve))
+    const frame = new Uint8Array(100_000).map((_, i) => (i * 13) & 0xff)
+    await local.send(frame)
+    // Received bytes crossed a MessagePortMain-style port by copy, as they do in the utility process.
+    expect(Buffer.from(await received).equals(Buffer.from(frame))).toBe(true)
+
+    // A second session reuses the same window.
+    await stack.close()
+    await webrtc.open()
+    expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(1)
+
+    const failed = new Promise<string>((resolve) => hosted.on('error', (e) => resolve(e.message)))
+    const request = main.requests[0]
+    if (request?.type !== 'trainer-window.open') throw new Error('no open request')
+    main.answer({ type: 'trainer-window.gone', id: request.id, reason: 'its renderer crashed' })
+    expect(await failed).toBe(
+      'WebRTC connections through stand-in window were lost: the hidden webrtc window went away: its renderer crashed',
+    )
+    await webrtc.open()
+    expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(2)
+  })
+
+  it('says why when main cannot open the window', async () => {
+    const main = standInMain('fail')
+    const webrtc = createWindowWebRtc({ link: main.link })
+    await expect(webrtc.open()).rejects.toThrow('the hidden webrtc window could not open: no GPU process')
   })
 })
