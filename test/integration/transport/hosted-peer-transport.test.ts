@@ -205,7 +205,8 @@ describe('HostedPeerTransport: WebRTC held by a peer-host service', () => {
     host.pageChannel.close()
     await waitFor(() => hosted.state === 'failed' && waiting.state === 'failed', 'both transports failing')
     expect(errors).toHaveLength(2)
-    for (const message of errors) expect(message).toMatch(/^WebRTC connections through test page were lost: the page closed its port$/)
+    for (const message of errors)
+      expect(message).toMatch(/^WebRTC connections through test page were lost: the page closed its port$/)
     expect(() => host.client.createTransport({ peerId: 'x', initiator: true })).toThrow(/were lost/)
   })
 
