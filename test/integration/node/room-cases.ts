@@ -87,10 +87,14 @@ async function founder(
  * Three nodes train one model: all finish accurate after averaging with both peers, joiners
  * start from the founder's model, and every peer is reached on the environment's path (host
  * candidates on loopback; TURN relay, with the configured round trip, when shaped).
+ * `founderFlags` go to the founder only (e.g. `--webrtc chromium`: its connections in a page).
  */
-export async function trainsOneModel(env: RoomEnvironment): Promise<void> {
+export async function trainsOneModel(
+  env: RoomEnvironment,
+  founderFlags: readonly string[] = [],
+): Promise<readonly NodeProcess[]> {
   const room = env.room()
-  const a = await founder(env, room, 2, 2)
+  const a = await founder(env, room, 2, 2, founderFlags)
   const b = env.start(1, 'node-2', { room, partition: '1/3', epochs: 2 })
   const c = env.start(2, 'node-3', { room, partition: '2/3', epochs: 2 })
   const nodes = [a, b, c]
@@ -138,7 +142,11 @@ export async function trainsOneModel(env: RoomEnvironment): Promise<void> {
         `ICE RTT median ${iceRtts.length > 0 ? median(iceRtts).toFixed(1) : '-'} ms, path ${[...types].join(',')}`,
     )
   }
-  log(env, [`configured RTT ${env.configuredRttMs ?? 'none (not shaped)'} ms`, ...report])
+  log(env, [
+    `configured RTT ${env.configuredRttMs ?? 'none (not shaped)'} ms; founder flags: ${founderFlags.join(' ') || 'none'}`,
+    ...report,
+  ])
+  return nodes
 }
 
 /**

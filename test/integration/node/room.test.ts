@@ -6,7 +6,7 @@
  * that shows up in both is the node's, not the network's. The cases run one after another: each
  * starts up to four tfjs processes, which is all this machine's cores can take at once.
  */
-import { afterAll, afterEach, beforeAll, describe, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { killAllNodes } from '../../harness/node-process.ts'
 import { openRoomEnvironment, type RoomEnvironment, type RoomSettings } from './helpers.ts'
 import {
@@ -43,6 +43,17 @@ describe.sequential('longhaul node on loopback (real processes, real WebRTC, NOT
     () => trainsOneModel(env),
     120_000,
   )
+
+  it("trains with the founder's connections in a Chromium page (--webrtc chromium) and the others on @roamhq/wrtc", async () => {
+    const [founder, ...joiners] = await trainsOneModel(env, ['--webrtc', 'chromium'])
+    // Each node says at start-up what carries its connections.
+    expect(founder?.stderr.join('\n')).toMatch(
+      /^webrtc: Chromium [\d.]+ \(.+\) page: the browser's own WebRTC$/m,
+    )
+    for (const joiner of joiners) {
+      expect(joiner.stderr.join('\n')).toMatch(/^webrtc: @roamhq\/wrtc \(libwebrtc in this process\)$/m)
+    }
+  }, 150_000)
 
   it(
     'goes on without a process killed mid-training, then a late joiner catches up from the survivors',
