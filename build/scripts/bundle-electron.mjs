@@ -5,7 +5,8 @@
  *   Longhaul's own TypeScript (electron/, core/) is compiled in;
  * - preload.cjs, trainer-preload.cjs: a sandboxed preload may only `require('electron')`, so each
  *   is one self-contained CommonJS file;
- * - trainer/: the hidden trainer page, browser ESM with tfjs and its chunks, plus index.html.
+ * - trainer/: the hidden windows' page, browser ESM plus index.html; its services (the trainer
+ *   with tfjs, the WebRTC peer host with simple-peer) are separate chunks.
  * Also renders the icons. Run directly (`node build/scripts/bundle-electron.mjs`) or from dist.mjs.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -18,9 +19,13 @@ const TRAINER_PAGE_HTML =
   '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>Longhaul trainer</title>\n' +
   '<script type="module" src="./trainer.js"></script>\n</head>\n<body></body>\n</html>\n'
 
-/** @returns {Promise<{ outDir: string, files: string[] }>} */
-export async function bundleElectron(rootDir) {
-  const outDir = join(rootDir, 'dist', 'app')
+/**
+ * @param {string} rootDir the repository root
+ * @param {{ outDir?: string }} [options] where to write (default dist/app; tests use a temporary folder)
+ * @returns {Promise<{ outDir: string, files: string[] }>}
+ */
+export async function bundleElectron(rootDir, options = {}) {
+  const outDir = options.outDir ?? join(rootDir, 'dist', 'app')
   rmSync(outDir, { recursive: true, force: true })
   mkdirSync(outDir, { recursive: true })
   const common = {
