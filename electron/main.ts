@@ -30,6 +30,7 @@ import {
   createAppProtocolHandler,
   TRAINER_PAGE_URL,
 } from './app-protocol.ts'
+import { WEBRTC_DISABLED_CHROMIUM_FEATURES } from '../core/platform/chromium-webrtc-features.ts'
 import { appLayout } from './app-layout.ts'
 import { decideAfterEngineExit } from './crash-policy.ts'
 import type { EngineExit } from './crash-policy.ts'
@@ -73,6 +74,8 @@ function log(line: string): void {
 }
 
 protocol.registerSchemesAsPrivileged([APP_SCHEME_PRIVILEGES])
+// The WebRTC window's host candidates carry real addresses, as a Node peer's do (see the module).
+app.commandLine.appendSwitch('disable-features', WEBRTC_DISABLED_CHROMIUM_FEATURES.join(','))
 
 let mainWindow: BrowserWindow | undefined
 let endpoint: EngineEndpoint | undefined

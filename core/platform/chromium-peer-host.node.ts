@@ -7,15 +7,13 @@
 import { CoreError } from '../errors.ts'
 import { PeerHostClient } from '../transport/hosted-peer-transport.ts'
 import { launchChromiumPage } from './chromium-host.node.ts'
+import { WEBRTC_DISABLED_CHROMIUM_FEATURES } from './chromium-webrtc-features.ts'
 import type { ChromiumHostOptions } from './chromium-host.node.ts'
 
-/**
- * Chromium replaces host candidates with random mDNS names (`<uuid>.local`) unless a page may use
- * the camera; peers in Node, in containers or in other network namespaces cannot resolve those,
- * so they would only ever reach this page through relays or peer-reflexive luck. Every address
- * goes to room members through signaling only, as it does with the Node binding.
- */
-export const WEBRTC_PAGE_ARGS: readonly string[] = ['--disable-features=WebRtcHideLocalIpsWithMdns']
+/** Flags of the WebRTC page's Chromium (see chromium-webrtc-features.ts). */
+export const WEBRTC_PAGE_ARGS: readonly string[] = [
+  `--disable-features=${WEBRTC_DISABLED_CHROMIUM_FEATURES.join(',')}`,
+]
 
 export interface ChromiumPeerHost {
   readonly client: PeerHostClient
