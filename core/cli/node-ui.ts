@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs'
 import * as path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createNodeEngine, defaultDataDir } from '../api/node-engine.node.ts'
+import { parseWebRtcStackName } from '../platform/webrtc-stack.node.ts'
 import { startApiServer, type ApiServer } from '../api/http-server.node.ts'
 import type { ApiEvent, TrainingPhase } from '../api/contract.ts'
 import type { Engine } from '../api/engine.ts'
@@ -114,8 +115,10 @@ export async function runNodeUi(
   }
   const dataDir = path.resolve(stringFlag(values, 'home') ?? defaultDataDir())
   const backend = stringFlag(values, 'backend')
+  const webrtc = stringFlag(values, 'webrtc')
   const timeouts = nodeTimeoutsFromFlags(values)
   const engine = await createNodeEngine({
+    ...(webrtc !== undefined && { webrtc: parseWebRtcStackName(webrtc) }),
     dataDir,
     ...(platform.startSignalingServer !== undefined && {
       startSignalingServer: platform.startSignalingServer,

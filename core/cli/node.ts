@@ -169,9 +169,9 @@ With a UI (--ui):
                            training from flags; prints "UI: http://127.0.0.1:PORT/#token=..."
                            (open it in a browser) and runs until Ctrl-C, which stops training
                            (with a checkpoint) and leaves the room. --data adds that dataset,
-                           --signal/--room/--secret join that room, --backend and the timeout
-                           flags apply; everything else is chosen in the UI. Needs the UI build
-                           (renderer/dist: npm run build:ui); the API works without it
+                           --signal/--room/--secret join that room, --backend, --webrtc and
+                           the timeout flags apply; everything else is chosen in the UI. Needs
+                           the UI build (renderer/dist: npm run build:ui); the API works without it
   --ui-port <n>            port of the API and UI (default 0: any free port)
   --home <dir>             the engine's data folder: datasets, settings, checkpoints, exports
                            (default $LONGHAUL_HOME, else ~/.longhaul)

@@ -14,6 +14,7 @@ import type { SignaledPeerTransport } from '../transport/peer-transport.ts'
 import { SimplePeerTransport } from '../transport/simple-peer-transport.ts'
 import { launchChromiumPeerHost } from './chromium-peer-host.node.ts'
 import type { ChromiumHostOptions } from './chromium-host.node.ts'
+import type { ModuleLoader } from './module-loader.node.ts'
 import { loadNodeWrtc, WRTC_PACKAGE } from './wrtc.node.ts'
 
 /** Stacks a user can name (`--webrtc`). */
@@ -86,15 +87,15 @@ export function hostedWebRtcStack(options: {
  */
 export async function openWebRtcStack(
   name: WebRtcStackName,
-  chromium: ChromiumHostOptions = {},
+  options: { readonly chromium?: ChromiumHostOptions; readonly loader?: ModuleLoader } = {},
 ): Promise<WebRtcStack> {
   if (name === 'chromium') {
-    const host = await launchChromiumPeerHost(chromium)
+    const host = await launchChromiumPeerHost(options.chromium)
     return hostedWebRtcStack({ name, client: host.client, close: () => host.close() })
   }
   let wrtc: Awaited<ReturnType<typeof loadNodeWrtc>>
   try {
-    wrtc = await loadNodeWrtc()
+    wrtc = await loadNodeWrtc(options.loader)
   } catch (error) {
     if (error instanceof CoreError) {
       throw new CoreError(

@@ -3,8 +3,9 @@
  * exists, else the installed Electron on the bundled shell) with a fresh user-data folder, wait for
  * the UI served by its engine, add the built-in `shapes` dataset, open a local room, have a second
  * node (`longhaul node`, headless) join it, start training, and see both peers in the peer table.
- * The second node makes the data channels carry real binary frames, which is exactly what
- * @roamhq/wrtc inside Electron's utility process must survive (electron/README.md, "Native modules").
+ * The second node makes the data channels carry real binary frames both ways between its
+ * @roamhq/wrtc and the app's WebRTC window (Chromium's RTCPeerConnection, driven by the engine in
+ * the utility process: electron/README.md, "Peer connections in the desktop app").
  *
  * Where no Electron binary is installed and no build exists, the test reports itself skipped with
  * the reason (unless LONGHAUL_E2E_REQUIRE_APP=1). On Linux it needs a display: run it under
