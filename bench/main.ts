@@ -20,6 +20,10 @@ const SUITES: Readonly<Record<string, { summary: string; run(args: string[]): Pr
       'real nodes in shaped namespaces (root): time and bytes to a target accuracy, sync vs olco3 vs sgp',
     run: async (a) => (await import('./p2p.ts')).benchP2p(a),
   },
+  transport: {
+    summary: 'WebRTC held in this process (wrtc) vs in a Chromium page: throughput and small-frame RTT',
+    run: async (a) => (await import('./transport.ts')).benchTransport(a),
+  },
   compress: {
     summary:
       'compressors: encode/decode time vs a plain copy, wire bytes (--scalar adds the scalar reference rows)',

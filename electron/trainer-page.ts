@@ -7,31 +7,32 @@
  * (core/browser/serve-page.ts). One port per page.
  */
 import { createPortChannel, pageService } from '../core/browser/channel.ts'
-import { servePage } from '../core/browser/serve-page.ts'
+import { loadPageService } from '../core/browser/serve-page.ts'
 import { TRAINER_PORT_MESSAGE } from './ipc-contract.ts'
 
-let isServing = false
+const service = pageService(location.hash)
+// Loaded at once, before the port arrives: the port queues the engine's messages until the
+// service's channel starts it, so none is lost.
+const loading =
+  service === undefined
+    ? Promise.reject(new Error(`${location.hash} names no service this page serves`))
+    : loadPageService(service)
+loading.catch((error: unknown) => console.error(`longhaul window: ${String(error)}`))
+let hasPort = false
 
 window.addEventListener('message', (event: MessageEvent) => {
   // Only our own preload posts into this window; ignore anything else.
   if (event.source !== window || event.data !== TRAINER_PORT_MESSAGE) return
   const [port] = event.ports
   if (port === undefined) return
-  if (isServing) {
+  if (hasPort) {
     port.close()
     return
   }
-  isServing = true
-  const channel = createPortChannel(port)
-  const service = pageService(location.hash)
-  if (service === undefined) {
-    console.error(`longhaul window: ${location.hash} names no service this page serves`)
-    channel.close()
-    return
-  }
-  servePage(channel, service).catch((error: unknown) => {
+  hasPort = true
+  loading.then(
+    (serve) => serve(createPortChannel(port)),
     // The engine sees the port close and reports the window as failed.
-    console.error(`longhaul window: the service failed to start: ${String(error)}`)
-    channel.close()
-  })
+    () => port.close(),
+  )
 })

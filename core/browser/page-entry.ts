@@ -8,9 +8,9 @@
  * (electron/trainer-page.ts).
  */
 import { channelAddress, createSocketChannel, pageService } from './channel.ts'
-import { servePage } from './serve-page.ts'
+import { loadPageService } from './serve-page.ts'
 
-function start(): void {
+async function start(): Promise<void> {
   const address = channelAddress(location.hash)
   if (address === undefined) {
     // Nothing to serve; the engine notices the missing connection and reports its own timeout.
@@ -22,14 +22,13 @@ function start(): void {
     console.error(`longhaul page: ${location.hash} names no service this page serves`)
     return
   }
+  // The service first: the engine sends its first request as soon as the socket opens.
+  const serve = await loadPageService(service)
   const socket = new WebSocket(address)
   socket.binaryType = 'arraybuffer'
-  socket.addEventListener('open', () => {
-    servePage(createSocketChannel(socket), service).catch((error: unknown) => {
-      console.error(`longhaul page: the ${service} service failed to start: ${String(error)}`)
-      socket.close()
-    })
-  })
+  socket.addEventListener('open', () => serve(createSocketChannel(socket)))
 }
 
-start()
+start().catch((error: unknown) => {
+  console.error(`longhaul page: the service failed to load: ${String(error)}`)
+})

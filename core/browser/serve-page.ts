@@ -4,18 +4,28 @@
  * - `trainer`: the trainer protocol with this page's routes (WebGPU, WebGL, cpu);
  * - `webrtc`: the peer-host protocol, this page's own RTCPeerConnection for the engine's transports.
  * Each service is loaded as its own chunk, so a WebRTC page never loads tfjs.
+ *
+ * Loading is separate from starting: a page loads its service first and only then opens (or
+ * starts) its channel, because the engine may send its first request the moment the channel is
+ * up, and a message that arrives before the service listens would be lost.
  */
 import type { PageService, TrainerChannel } from './channel.ts'
 
-export async function servePage(channel: TrainerChannel, service: PageService): Promise<void> {
+/** Starts the loaded service on a channel; synchronous, so no early message is missed. */
+export type StartPageService = (channel: TrainerChannel) => void
+
+export async function loadPageService(service: PageService): Promise<StartPageService> {
   if (service === 'webrtc') {
     const { servePeerHost } = await import('./peer-host-page.ts')
-    servePeerHost(channel)
-    return
+    return (channel) => {
+      servePeerHost(channel)
+    }
   }
   const [{ TrainerService }, { createBrowserRoutes }] = await Promise.all([
     import('./trainer-service.ts'),
     import('../platform/browser-routes.ts'),
   ])
-  new TrainerService({ channel, routes: createBrowserRoutes() })
+  return (channel) => {
+    new TrainerService({ channel, routes: createBrowserRoutes() })
+  }
 }

@@ -7,6 +7,9 @@
  * the remote peer is an ordinary @roamhq/wrtc transport in this process, so real WebRTC runs
  * between Chromium and Node.
  *
+ * The same page bundle's trainer service is checked the same way (a request sent the moment the
+ * port arrives is answered).
+ *
  * What only an Electron binary can show (main's MessageChannelMain, the preload itself, the
  * app:// scheme) is left to test/e2e/electron-app.test.ts; the port in between is bridged here
  * through Playwright (base64 over a binding), which stands in for Electron's IPC.
@@ -22,6 +25,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bundleElectron } from '../../build/scripts/bundle-electron.mjs'
 import type { ChannelMessage, TrainerChannel } from '../../core/browser/channel.ts'
+import { TrainerClient } from '../../core/browser/remote-trainer.ts'
 import { CoreError } from '../../core/errors.ts'
 import { WEBRTC_PAGE_ARGS } from '../../core/platform/chromium-peer-host.node.ts'
 import { hostedWebRtcStack } from '../../core/platform/webrtc-stack.node.ts'
@@ -204,4 +208,16 @@ describe.skipIf(skipReason !== undefined)("the desktop app's WebRTC window page,
     const total = [...loadedBytes.values()].reduce((sum, n) => sum + n, 0)
     expect(total).toBeLessThan(400_000)
   }, 60_000)
+
+  it('serves the trainer protocol in a trainer window, answering a request sent the moment the port arrives', async () => {
+    const page = await browser.newPage()
+    await page.goto(`${origin}/index.html#service=trainer`)
+    const channel = await bridgeToPage(page)
+    // Sent at once: the page is still loading its service chunk, and the port must hold this.
+    const client = new TrainerClient({ channel, requestTimeoutMs: 60_000 })
+    const routes = await client.probe(['cpu'])
+    expect(routes.find((r) => r.backendName === 'cpu')).toMatchObject({ available: true })
+    client.close()
+    await page.close()
+  }, 90_000)
 })
