@@ -20,7 +20,7 @@
  * undercounts what waits in the browser.
  */
 import { CoreError } from '../errors.ts'
-import { isCount, isRecord } from '../guards.ts'
+import { describeValue, isCount, isRecord } from '../guards.ts'
 import { parseSignalData } from '../protocol/signaling.ts'
 import type { SignalData } from '../protocol/signaling.ts'
 import type { ChannelMessage } from './channel.ts'
@@ -96,7 +96,7 @@ function headOf(message: ChannelMessage): Record<string, unknown> {
   const { head } = message
   if (!isRecord(head)) bad('the head is not an object')
   if (head.v !== PEER_HOST_PROTOCOL_VERSION) {
-    bad(`protocol version ${String(head.v)}, expected ${PEER_HOST_PROTOCOL_VERSION}`)
+    bad(`protocol version ${describeValue(head.v)}, expected ${PEER_HOST_PROTOCOL_VERSION}`)
   }
   if (typeof head.type !== 'string') bad('"type" is not a string')
   return head
@@ -206,7 +206,7 @@ export function decodePeerHostRequest(message: ChannelMessage): PeerHostRequest 
       noBuffers(message, type)
       return { type, conn: connOf(head), request: countField(head, 'request') }
     default:
-      return bad(`unknown request type ${JSON.stringify(type).slice(0, 64)}`)
+      return bad(`unknown request type ${describeValue(type)}`)
   }
 }
 
@@ -221,7 +221,7 @@ export function decodePeerHostEvent(message: ChannelMessage): PeerHostEvent {
     case 'rtc.hello':
       noBuffers(message, type)
       if (head.service !== PEER_HOST_SERVICE)
-        bad(`the page serves ${String(head.service)}, not ${PEER_HOST_SERVICE}`)
+        bad(`the page serves ${describeValue(head.service)}, not ${PEER_HOST_SERVICE}`)
       return { type, userAgent: text(head, 'userAgent') }
     case 'rtc.signal':
       noBuffers(message, type)
@@ -261,7 +261,7 @@ export function decodePeerHostEvent(message: ChannelMessage): PeerHostEvent {
       noBuffers(message, type)
       return { type, message: text(head, 'message') }
     default:
-      return bad(`unknown event type ${JSON.stringify(type).slice(0, 64)}`)
+      return bad(`unknown event type ${describeValue(type)}`)
   }
 }
 

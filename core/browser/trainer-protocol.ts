@@ -12,7 +12,7 @@ import type { RouteKind } from '../tensor/backend-select.ts'
 import type { OptimizerConfig, OptimizerStateTensor } from '../training/trainer.ts'
 import { CoreError, ERROR_CODES } from '../errors.ts'
 import type { ErrorCode } from '../errors.ts'
-import { isCount, isRecord, isStringArray } from '../guards.ts'
+import { describeValue, isCount, isRecord, isStringArray } from '../guards.ts'
 import type { ChannelMessage } from './channel.ts'
 
 export const TRAINER_PROTOCOL_VERSION = 1
@@ -229,7 +229,7 @@ export function isTrainerSpec(value: unknown): value is TrainerSpec {
 function readEnvelope(head: unknown): { id: number; type: string; head: Record<string, unknown> } {
   if (!isRecord(head)) throw bad('the head is not a record')
   if (head.v !== TRAINER_PROTOCOL_VERSION) {
-    throw bad(`protocol version ${String(head.v)}, expected ${TRAINER_PROTOCOL_VERSION}`)
+    throw bad(`protocol version ${describeValue(head.v)}, expected ${TRAINER_PROTOCOL_VERSION}`)
   }
   if (!isCount(head.id)) throw bad('the id is not a non-negative integer')
   if (typeof head.type !== 'string') throw bad('the type is not a string')
@@ -382,7 +382,7 @@ export function decodeTrainerReply(message: ChannelMessage): TrainerReply {
     return { id, ok: true, result: head.result, buffers: message.buffers }
   }
   if (type === 'trainer.error') {
-    if (!isErrorCode(head.code)) throw bad(`trainer.error has an unknown code ${String(head.code)}`)
+    if (!isErrorCode(head.code)) throw bad(`trainer.error has an unknown code ${describeValue(head.code)}`)
     if (typeof head.message !== 'string') throw bad('trainer.error has no message')
     return { id, ok: false, code: head.code, message: head.message }
   }

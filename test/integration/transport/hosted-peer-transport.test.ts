@@ -234,6 +234,6 @@ describe('HostedPeerTransport: WebRTC held by a peer-host service', () => {
     trainerSide.send({ head: { v: 1, type: 'rtc.hello', service: 'trainer', userAgent: 'x' }, buffers: [] })
     const error: unknown = await connecting.catch((e: unknown) => e)
     expect(isCoreError(error)).toBe(true)
-    expect(String(error)).toMatch(/serves trainer, not webrtc/)
+    expect(String(error)).toMatch(/serves "trainer", not webrtc/)
   })
 })

@@ -144,13 +144,17 @@ describe('peer-host protocol', () => {
         /needs "urls"/,
       ],
       [head({ type: 'rtc.launch', conn: 1 }), /unknown request type "rtc.launch"/],
+      [
+        { head: { v: { toString: false }, type: 'rtc.query', conn: 1 }, buffers: [] },
+        /protocol version object/,
+      ],
     ]
     for (const [message, pattern] of cases) {
       expect(() => decodePeerHostRequest(message)).toThrow(pattern)
     }
     expect(() =>
       decodePeerHostEvent(head({ type: 'rtc.hello', service: 'trainer', userAgent: 'x' })),
-    ).toThrow(/serves trainer, not webrtc/)
+    ).toThrow(/serves "trainer", not webrtc/)
     expect(() => decodePeerHostEvent(head({ type: 'rtc.stats', conn: 1, request: 1, reports: [1] }))).toThrow(
       /"reports" must be a list/,
     )

@@ -134,6 +134,10 @@ describe('encodeTrainerRequest / decodeTrainerRequest', () => {
       "unknown request type 'trainer.explode'",
     )
     expect(decodeError({ head: [1, 2], buffers: [] })).toContain('not a record')
+    // A value that refuses to become a string is described by its type, not thrown through.
+    expect(
+      decodeError({ head: { v: { toString: false }, id: 1, type: 'trainer.close' }, buffers: [] }),
+    ).toContain('protocol version object')
   })
 
   it('rejects wrong buffer counts and buffers that are not whole 32-bit values', () => {
@@ -202,7 +206,7 @@ describe('replies', () => {
       head: { v: 1, id: 1, type: 'trainer.error', code: 'ERR_MADE_UP', message: 'x' },
       buffers: [],
     }
-    expect(() => decodeTrainerReply(message)).toThrow(/unknown code ERR_MADE_UP/)
+    expect(() => decodeTrainerReply(message)).toThrow(/unknown code "ERR_MADE_UP"/)
   })
 
   it('rejects an ok reply without a result record', () => {
