@@ -60,7 +60,13 @@ export interface RunView {
   readonly accuracy: readonly SeriesPoint[]
   readonly bytesSent: number
   readonly bytesReceived: number
+  /** The peers of the last 'peers' event: those present now (the topology draws these). */
   readonly peers: readonly PeerMetrics[]
+  /**
+   * The peer table: the present peers, then every peer of this run that is gone, with its last
+   * numbers, state 'left' and no rates, so a finished run still shows whom it trained with.
+   */
+  readonly peerTable: readonly PeerMetrics[]
   readonly peersRound?: number
   /** Compression of this node's last message (the same compressor serves every peer). */
   readonly compressionRatio?: number
@@ -88,6 +94,7 @@ export function emptyRunView(): RunView {
     bytesSent: 0,
     bytesReceived: 0,
     peers: [],
+    peerTable: [],
     roster: {},
     averagedRounds: 0,
     localOnlyRounds: 0,
@@ -146,9 +153,16 @@ function applyPeers(view: RunView, event: Extract<NodeEvent, { type: 'peers' }>)
   }
   const ratios = event.peers.flatMap((p) => (p.compressionRatio !== undefined ? [p.compressionRatio] : []))
   const ratio = ratios.length > 0 ? Math.max(...ratios) : undefined
+  const present = new Set(event.peers.map((p) => p.peer))
+  const departed = view.peerTable
+    .filter((p) => !present.has(p.peer))
+    .map((p): PeerMetrics =>
+      p.state === 'left' ? p : { ...p, state: 'left', sendRateBytesPerSec: 0, receiveRateBytesPerSec: 0 },
+    )
   return {
     ...view,
     peers: event.peers,
+    peerTable: [...event.peers, ...departed],
     peersRound: event.round,
     peerBytes,
     roster,

@@ -59,6 +59,31 @@ describe('applyNodeEvent', () => {
     expect(view.peers.map((p) => p.peer)).toEqual(['a'])
   })
 
+  it('keeps a peer that left in the peer table, marked left, with its last numbers and no rates', () => {
+    const moving = { sendRateBytesPerSec: 500, receiveRateBytesPerSec: 700 }
+    const view = fold([
+      { t: 0, type: 'peers', round: 1, peers: [peer('a', 1, 3000), peer('b', 2, 2000, moving)] },
+      { t: 1, type: 'peers', round: 2, peers: [peer('a', 1, 3500)] },
+      { t: 2, type: 'peers', round: 3, peers: [peer('a', 1, 3600)] },
+    ])
+    expect(view.peerTable.map((p) => [p.peer, p.state])).toEqual([
+      ['a', 'admitted'],
+      ['b', 'left'],
+    ])
+    const b = view.peerTable.find((p) => p.peer === 'b')
+    expect(b).toMatchObject({ bytesSent: 2000, sendRateBytesPerSec: 0, receiveRateBytesPerSec: 0 })
+    // It comes back: the table shows it present again, once.
+    const back = fold([
+      { t: 0, type: 'peers', round: 1, peers: [peer('a', 1, 3000), peer('b', 2, 2000)] },
+      { t: 1, type: 'peers', round: 2, peers: [peer('a', 1, 3500)] },
+      { t: 2, type: 'peers', round: 3, peers: [peer('a', 1, 3600), peer('b', 2, 2100)] },
+    ])
+    expect(back.peerTable.map((p) => [p.peer, p.state])).toEqual([
+      ['a', 'admitted'],
+      ['b', 'admitted'],
+    ])
+  })
+
   it('adds an accuracy point per epoch and per catch-up (at time zero)', () => {
     const view = fold([
       {
