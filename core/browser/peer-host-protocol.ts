@@ -21,6 +21,7 @@
  */
 import { CoreError } from '../errors.ts'
 import { describeValue, isCount, isRecord } from '../guards.ts'
+import { MAX_CHUNK_BYTES } from '../protocol/chunker.ts'
 import { parseSignalData } from '../protocol/signaling.ts'
 import type { SignalData } from '../protocol/signaling.ts'
 import type { ChannelMessage } from './channel.ts'
@@ -28,8 +29,8 @@ import type { ChannelMessage } from './channel.ts'
 export const PEER_HOST_PROTOCOL_VERSION = 1
 /** What the page announces itself as, so a trainer page is never mistaken for a peer host. */
 export const PEER_HOST_SERVICE = 'webrtc'
-/** Largest data-channel message either side passes on (the transports use 16 KiB by default). */
-export const MAX_HOSTED_MESSAGE_BYTES = 256 * 1024
+/** Largest data-channel message either side passes on: the largest chunk peers may agree on. */
+export const MAX_HOSTED_MESSAGE_BYTES = MAX_CHUNK_BYTES
 /** Most connections one page holds: a room's peers, with room for reconnect attempts. */
 export const MAX_HOSTED_CONNECTIONS = 256
 /** Most ICE servers one connection takes (a STUN and a few TURN entries in practice). */

@@ -13,6 +13,7 @@ import type { SignalData } from '../protocol/signaling.ts'
 import type { ChannelMessage, TrainerChannel } from './channel.ts'
 import { MAX_HOSTED_CONNECTIONS, decodePeerHostRequest, encodePeerHostEvent } from './peer-host-protocol.ts'
 import type { HostedIceServer, PeerHostEvent, PeerHostRequest } from './peer-host-protocol.ts'
+import { drainableChannelOf, hasGetStats } from '../transport/simple-peer-internals.ts'
 
 /** What the service asks simple-peer for (its constructor options, as far as they are used). */
 export interface HostedPeerOptions {
@@ -40,30 +41,6 @@ export interface PeerHostServiceOptions {
   readonly createPeer: (options: HostedPeerOptions) => HostedPeer
   /** Announced in `rtc.hello` (the page's navigator.userAgent). */
   readonly userAgent: string
-}
-
-/** The parts of an RTCDataChannel used for the drain notification. */
-interface DrainableChannel {
-  bufferedAmountLowThreshold: number
-  addEventListener(type: 'bufferedamountlow', listener: () => void): void
-}
-
-function isDrainableChannel(value: unknown): value is DrainableChannel {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'bufferedAmountLowThreshold' in value &&
-    'addEventListener' in value &&
-    typeof value.addEventListener === 'function'
-  )
-}
-
-interface StatsSource {
-  getStats(callback: (error: Error | null, reports: unknown) => void): void
-}
-
-function hasGetStats(peer: object): peer is StatsSource {
-  return 'getStats' in peer && typeof peer.getStats === 'function'
 }
 
 const MAX_TEXT = 2000
@@ -222,10 +199,8 @@ export class PeerHostService {
     })
     peer.on('connect', () => {
       if (connection.isClosed) return
-      // HACK: simple-peer keeps its RTCDataChannel private (`_channel`); its own 64 KiB threshold
-      // serves its stream API, which is not used here. Our low-water mark replaces it.
-      const channel: unknown = Reflect.get(peer, '_channel')
-      if (isDrainableChannel(channel)) {
+      const channel = drainableChannelOf(peer)
+      if (channel !== undefined) {
         channel.bufferedAmountLowThreshold = request.lowWaterMarkBytes
         channel.addEventListener('bufferedamountlow', () => {
           if (!connection.isClosed) this.reportBuffered(conn, connection)

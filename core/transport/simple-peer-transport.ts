@@ -32,6 +32,8 @@ import type { ChunkedTransportOptions } from './chunked-transport.ts'
 import { summarizeIceStats } from './ice-stats.ts'
 import type { IceSummary } from './ice-stats.ts'
 import type { SignaledPeerTransport } from './peer-transport.ts'
+import { drainableChannelOf, hasGetStats } from './simple-peer-internals.ts'
+import type { DrainableChannel } from './simple-peer-internals.ts'
 
 /** The WebRTC classes simple-peer needs (what `@roamhq/wrtc` exports; a browser's globals). */
 export interface WebRtcImplementation {
@@ -57,34 +59,6 @@ export interface SimplePeerTransportOptions extends ChunkedTransportOptions {
   readonly channelConfig?: RTCDataChannelInit
   /** Poll period while waiting for the channel to drain without 'bufferedamountlow' (default 5). */
   readonly drainPollMs?: number
-}
-
-/** The parts of RTCDataChannel the drain notification uses; all optional in practice. */
-interface DrainableChannel {
-  bufferedAmountLowThreshold: number
-  addEventListener(type: 'bufferedamountlow', listener: () => void): void
-  removeEventListener(type: 'bufferedamountlow', listener: () => void): void
-}
-
-function isDrainableChannel(value: unknown): value is DrainableChannel {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'bufferedAmountLowThreshold' in value &&
-    typeof value.bufferedAmountLowThreshold === 'number' &&
-    'addEventListener' in value &&
-    typeof value.addEventListener === 'function' &&
-    'removeEventListener' in value &&
-    typeof value.removeEventListener === 'function'
-  )
-}
-
-interface StatsSource {
-  getStats(callback: (error: Error | null, reports: unknown) => void): void
-}
-
-function hasGetStats(peer: object): peer is StatsSource {
-  return 'getStats' in peer && typeof peer.getStats === 'function'
 }
 
 export class SimplePeerTransport extends ChunkedTransport implements SignaledPeerTransport {
@@ -161,7 +135,6 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
     const reports = await new Promise<unknown[]>((resolve, reject) => {
       try {
         const peer = this.peer
-        // simple-peer has getStats (standard reports, flattened); its typings omit it.
         if (!hasGetStats(peer)) {
           resolve([])
           return
@@ -205,7 +178,7 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
 
   private onPeerConnect(): void {
     if (this.isClosed) return
-    this.channel = this.findDrainableChannel()
+    this.channel = drainableChannelOf(this.peer)
     if (this.channel !== undefined) {
       this.channel.bufferedAmountLowThreshold = this.lowWaterMarkBytes
       this.channel.addEventListener('bufferedamountlow', this.onBufferedAmountLow)
@@ -217,14 +190,6 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
       },
       send: (chunk) => peer.send(chunk),
     })
-  }
-
-  private findDrainableChannel(): DrainableChannel | undefined {
-    // HACK: simple-peer keeps the RTCDataChannel private (`_channel`) and sets its own
-    // 64 KiB threshold for its stream API, which we do not use. We read it only to set our
-    // low-water mark and listen for 'bufferedamountlow'; without it we poll instead.
-    const channel: unknown = Reflect.get(this.peer, '_channel')
-    return isDrainableChannel(channel) ? channel : undefined
   }
 
   private schedulePoll(): void {
