@@ -10,11 +10,12 @@
  * whose wrtc binary will not load can use a Chromium page the same way.
  *
  * Heads are `{ v: 1, type: 'rtc.<verb>', conn, ... }`; `conn` numbers a connection (the engine
- * picks it). A data-channel message travels as the one buffer of `rtc.send` / `rtc.data`, never
- * as JSON. Both sides validate every head before use (fuzzed in test/unit/core/browser).
+ * picks it). Data-channel messages travel as the buffers of `rtc.send` / `rtc.data`, never as
+ * JSON, up to MAX_BATCH_MESSAGES of them in one channel message: a send queue hands over many
+ * chunks in one turn, and crossing the channel once per chunk would cost more than the chunks. Both sides validate every head before use (fuzzed in test/unit/core/browser).
  *
- * Backpressure: the page answers every `rtc.send` with `rtc.buffered` (the sequence number it
- * handled and the channel's bufferedAmount afterwards), and sends one more whenever the channel
+ * Backpressure: the page answers every `rtc.send` with `rtc.buffered` (the sequence number of its
+ * last message it handled and the channel's bufferedAmount afterwards), and sends one more whenever the channel
  * fires 'bufferedamountlow' or the engine asks with `rtc.query`. The engine counts bytes it sent
  * but the page has not acknowledged on top of the last reported amount, so its figure never
  * undercounts what waits in the browser.
@@ -24,6 +25,7 @@ import { describeValue, isCount, isRecord } from '../guards.ts'
 import { MAX_CHUNK_BYTES } from '../protocol/chunker.ts'
 import { parseSignalData } from '../protocol/signaling.ts'
 import type { SignalData } from '../protocol/signaling.ts'
+import { MAX_CHANNEL_BUFFERS } from './channel.ts'
 import type { ChannelMessage } from './channel.ts'
 
 export const PEER_HOST_PROTOCOL_VERSION = 1
@@ -31,6 +33,8 @@ export const PEER_HOST_PROTOCOL_VERSION = 1
 export const PEER_HOST_SERVICE = 'webrtc'
 /** Largest data-channel message either side passes on: the largest chunk peers may agree on. */
 export const MAX_HOSTED_MESSAGE_BYTES = MAX_CHUNK_BYTES
+/** Most data-channel messages one `rtc.send` / `rtc.data` carries (a channel message's buffer limit). */
+export const MAX_BATCH_MESSAGES = MAX_CHANNEL_BUFFERS
 /** Most connections one page holds: a room's peers, with room for reconnect attempts. */
 export const MAX_HOSTED_CONNECTIONS = 256
 /** Most ICE servers one connection takes (a STUN and a few TURN entries in practice). */
@@ -58,7 +62,13 @@ export type PeerHostRequest =
       readonly lowWaterMarkBytes: number
     }
   | { readonly type: 'rtc.signal'; readonly conn: number; readonly data: SignalData }
-  | { readonly type: 'rtc.send'; readonly conn: number; readonly seq: number; readonly message: ArrayBuffer }
+  | {
+      readonly type: 'rtc.send'
+      readonly conn: number
+      /** The sequence number of the batch's last message (messages are numbered from 1). */
+      readonly seq: number
+      readonly messages: readonly ArrayBuffer[]
+    }
   | { readonly type: 'rtc.query'; readonly conn: number }
   | { readonly type: 'rtc.stats'; readonly conn: number; readonly request: number }
   | { readonly type: 'rtc.close'; readonly conn: number }
@@ -68,7 +78,7 @@ export type PeerHostEvent =
   | { readonly type: 'rtc.hello'; readonly userAgent: string }
   | { readonly type: 'rtc.signal'; readonly conn: number; readonly data: SignalData }
   | { readonly type: 'rtc.connect'; readonly conn: number }
-  | { readonly type: 'rtc.data'; readonly conn: number; readonly message: ArrayBuffer }
+  | { readonly type: 'rtc.data'; readonly conn: number; readonly messages: readonly ArrayBuffer[] }
   | {
       readonly type: 'rtc.buffered'
       readonly conn: number
@@ -123,13 +133,17 @@ function text(head: Record<string, unknown>, key: string): string {
   return value
 }
 
-function onlyBuffer(message: ChannelMessage, type: string): ArrayBuffer {
-  const [buffer] = message.buffers
-  if (message.buffers.length !== 1 || buffer === undefined) bad(`${type} carries exactly one buffer`)
-  if (buffer.byteLength < 1 || buffer.byteLength > MAX_HOSTED_MESSAGE_BYTES) {
-    bad(`${type} message of ${buffer.byteLength} bytes (1 to ${MAX_HOSTED_MESSAGE_BYTES} allowed)`)
+function batchOf(message: ChannelMessage, type: string): readonly ArrayBuffer[] {
+  const { buffers } = message
+  if (buffers.length < 1 || buffers.length > MAX_BATCH_MESSAGES) {
+    bad(`${type} carries 1 to ${MAX_BATCH_MESSAGES} buffers, got ${buffers.length}`)
   }
-  return buffer
+  for (const buffer of buffers) {
+    if (buffer.byteLength < 1 || buffer.byteLength > MAX_HOSTED_MESSAGE_BYTES) {
+      bad(`${type} message of ${buffer.byteLength} bytes (1 to ${MAX_HOSTED_MESSAGE_BYTES} allowed)`)
+    }
+  }
+  return buffers
 }
 
 function noBuffers(message: ChannelMessage, type: string): void {
@@ -198,7 +212,7 @@ export function decodePeerHostRequest(message: ChannelMessage): PeerHostRequest 
       noBuffers(message, type)
       return { type, conn: connOf(head), data: signalOf(head) }
     case 'rtc.send':
-      return { type, conn: connOf(head), seq: countField(head, 'seq'), message: onlyBuffer(message, type) }
+      return { type, conn: connOf(head), seq: countField(head, 'seq'), messages: batchOf(message, type) }
     case 'rtc.query':
     case 'rtc.close':
       noBuffers(message, type)
@@ -232,7 +246,7 @@ export function decodePeerHostEvent(message: ChannelMessage): PeerHostEvent {
       noBuffers(message, type)
       return { type, conn: connOf(head) }
     case 'rtc.data':
-      return { type, conn: connOf(head), message: onlyBuffer(message, type) }
+      return { type, conn: connOf(head), messages: batchOf(message, type) }
     case 'rtc.buffered':
       noBuffers(message, type)
       return {
@@ -266,20 +280,20 @@ export function decodePeerHostEvent(message: ChannelMessage): PeerHostEvent {
   }
 }
 
-/** Encodes an engine request; the message buffer of `rtc.send` is handed over (may be transferred). */
+/** Encodes an engine request; the message buffers of `rtc.send` are handed over (may be transferred). */
 export function encodePeerHostRequest(request: PeerHostRequest): ChannelMessage {
   if (request.type === 'rtc.send') {
-    const { message, ...head } = request
-    return { head: { v: PEER_HOST_PROTOCOL_VERSION, ...head }, buffers: [message] }
+    const { messages, ...head } = request
+    return { head: { v: PEER_HOST_PROTOCOL_VERSION, ...head }, buffers: messages }
   }
   return { head: { v: PEER_HOST_PROTOCOL_VERSION, ...request }, buffers: [] }
 }
 
-/** Encodes a page event; the message buffer of `rtc.data` is handed over (may be transferred). */
+/** Encodes a page event; the message buffers of `rtc.data` are handed over (may be transferred). */
 export function encodePeerHostEvent(event: PeerHostEvent): ChannelMessage {
   if (event.type === 'rtc.data') {
-    const { message, ...head } = event
-    return { head: { v: PEER_HOST_PROTOCOL_VERSION, ...head }, buffers: [message] }
+    const { messages, ...head } = event
+    return { head: { v: PEER_HOST_PROTOCOL_VERSION, ...head }, buffers: messages }
   }
   if (event.type === 'rtc.hello') {
     return { head: { v: PEER_HOST_PROTOCOL_VERSION, ...event, service: PEER_HOST_SERVICE }, buffers: [] }

@@ -19,6 +19,7 @@ import type { ChannelMessage, TrainerChannel } from '../browser/channel.ts'
 import {
   decodePeerHostEvent,
   encodePeerHostRequest,
+  MAX_BATCH_MESSAGES,
   MAX_HOSTED_MESSAGE_BYTES,
 } from '../browser/peer-host-protocol.ts'
 import type { HostedIceServer, PeerHostEvent, PeerHostRequest } from '../browser/peer-host-protocol.ts'
@@ -63,6 +64,8 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
   private readonly statsTimeoutMs: number
   private readonly closeTimeoutMs: number
   private nextSeq = 1
+  /** Chunks handed over this turn, not yet posted to the page. */
+  private outgoing: ArrayBuffer[] = []
   /** Sends the page has not acknowledged: [seq, bytes], oldest first. */
   private readonly unacknowledged: Array<[number, number]> = []
   private unacknowledgedBytes = 0
@@ -139,7 +142,7 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
         return
       }
       case 'rtc.data':
-        this.receiveChunk(event.message)
+        for (const message of event.messages) this.receiveChunk(message)
         return
       case 'rtc.buffered':
         this.acknowledge(event.seq, event.bufferedAmount)
@@ -214,7 +217,18 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
     const seq = this.nextSeq++
     this.unacknowledged.push([seq, message.byteLength])
     this.unacknowledgedBytes += message.byteLength
-    this.host.post({ type: 'rtc.send', conn: this.conn, seq, message })
+    // The send queue hands over every chunk that fits in one turn: they cross to the page
+    // together, MAX_BATCH_MESSAGES at most per channel message.
+    this.outgoing.push(message)
+    if (this.outgoing.length >= MAX_BATCH_MESSAGES) this.flushOutgoing()
+    else if (this.outgoing.length === 1) queueMicrotask(() => this.flushOutgoing())
+  }
+
+  private flushOutgoing(): void {
+    if (this.outgoing.length === 0 || this.isPageClosed) return
+    const messages = this.outgoing
+    this.outgoing = []
+    this.host.post({ type: 'rtc.send', conn: this.conn, seq: this.nextSeq - 1, messages })
   }
 
   private acknowledge(seq: number, bufferedAmount: number): void {
@@ -242,6 +256,8 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
     this.cancelQuery?.()
     this.cancelQuery = undefined
     this.statsWaiters.clear()
+    // Chunks handed over before close go out before it.
+    this.flushOutgoing()
     if (!this.isPageClosed) {
       await new Promise<void>((resolve) => {
         const cancel = this.clock.setTimeout(resolve, this.closeTimeoutMs)

@@ -45,7 +45,7 @@ const requests: PeerHostRequest[] = [
   },
   { type: 'rtc.signal', conn: 2, data: offer },
   { type: 'rtc.signal', conn: 2, data: candidate },
-  { type: 'rtc.send', conn: 3, seq: 17, message: bytes(16_384) },
+  { type: 'rtc.send', conn: 3, seq: 17, messages: [bytes(16_384), bytes(3)] },
   { type: 'rtc.query', conn: 3 },
   { type: 'rtc.stats', conn: 3, request: 4 },
   { type: 'rtc.close', conn: 9 },
@@ -55,7 +55,7 @@ const events: PeerHostEvent[] = [
   { type: 'rtc.hello', userAgent: 'HeadlessChrome/156' },
   { type: 'rtc.signal', conn: 1, data: candidate },
   { type: 'rtc.connect', conn: 1 },
-  { type: 'rtc.data', conn: 1, message: bytes(1024) },
+  { type: 'rtc.data', conn: 1, messages: [bytes(1024)] },
   { type: 'rtc.buffered', conn: 1, seq: 0, bufferedAmount: 65_536 },
   { type: 'rtc.stats', conn: 1, request: 2, reports: [{ type: 'transport', id: 'T01' }] },
   { type: 'rtc.stats', conn: 1, request: 3, reports: [], error: 'closed' },
@@ -93,9 +93,9 @@ describe('peer-host protocol', () => {
       expect(comparable(decodePeerHostEvent(encodePeerHostEvent(event)))).toEqual(comparable(event))
     }
     const largest = decodePeerHostEvent(
-      encodePeerHostEvent({ type: 'rtc.data', conn: 1, message: bytes(MAX_HOSTED_MESSAGE_BYTES) }),
+      encodePeerHostEvent({ type: 'rtc.data', conn: 1, messages: [bytes(MAX_HOSTED_MESSAGE_BYTES)] }),
     )
-    expect(largest.type === 'rtc.data' && largest.message.byteLength).toBe(MAX_HOSTED_MESSAGE_BYTES)
+    expect(largest.type === 'rtc.data' && largest.messages[0]?.byteLength).toBe(MAX_HOSTED_MESSAGE_BYTES)
   })
 
   it('refuses messages that break a rule, saying which', () => {
@@ -108,7 +108,14 @@ describe('peer-host protocol', () => {
       [{ head: { v: 2, type: 'rtc.query', conn: 1 }, buffers: [] }, /protocol version 2, expected 1/],
       [head({ type: 'rtc.query', conn: 0 }), /"conn" must be a positive integer/],
       [head({ type: 'rtc.query', conn: 1.5 }), /"conn" must be a positive integer/],
-      [head({ type: 'rtc.send', conn: 1, seq: 1 }), /carries exactly one buffer/],
+      [head({ type: 'rtc.send', conn: 1, seq: 1 }), /carries 1 to 16 buffers, got 0/],
+      [
+        {
+          head: { v: 1, type: 'rtc.send', conn: 1, seq: 1 },
+          buffers: Array.from({ length: 17 }, () => bytes(1)),
+        },
+        /carries 1 to 16 buffers, got 17/,
+      ],
       [
         { head: { v: 1, type: 'rtc.send', conn: 1, seq: 1 }, buffers: [new ArrayBuffer(0)] },
         /0 bytes \(1 to 262144 allowed\)/,
