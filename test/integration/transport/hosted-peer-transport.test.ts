@@ -6,6 +6,7 @@
  */
 import SimplePeer from 'simple-peer'
 import { MessageChannel } from 'node:worker_threads'
+import type { MessagePort } from 'node:worker_threads'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { createPortChannel } from '../../../core/browser/channel.ts'
 import type { MessagePortLike, TrainerChannel } from '../../../core/browser/channel.ts'
@@ -14,7 +15,8 @@ import type { HostedPeer } from '../../../core/browser/peer-host-service.ts'
 import { CoreError, isCoreError } from '../../../core/errors.ts'
 import { loadNodeWrtc } from '../../../core/platform/wrtc.node.ts'
 import { CHUNK_HEADER_BYTES, DEFAULT_CHUNK_BYTES } from '../../../core/protocol/chunker.ts'
-import { HostedPeerTransport, PeerHostClient } from '../../../core/transport/hosted-peer-transport.ts'
+import { PeerHostClient } from '../../../core/transport/hosted-peer-transport.ts'
+import type { HostedPeerTransport } from '../../../core/transport/hosted-peer-transport.ts'
 import { DEFAULT_HIGH_WATER_MARK_BYTES } from '../../../core/transport/peer-transport.ts'
 import type { PeerTransport, SignaledPeerTransport } from '../../../core/transport/peer-transport.ts'
 import { SimplePeerTransport } from '../../../core/transport/simple-peer-transport.ts'
@@ -34,7 +36,7 @@ afterEach(async () => {
 })
 
 /** Node's MessagePort as the channel's MessagePortLike (its events carry `data` like the DOM's). */
-function portLike(port: import('node:worker_threads').MessagePort): MessagePortLike {
+function portLike(port: MessagePort): MessagePortLike {
   return port as unknown as MessagePortLike
 }
 
