@@ -10,7 +10,7 @@
  * reason printed, where namespaces or coturn are unavailable (not root, no iproute2,
  * LONGHAUL_HARNESS_NO_NETNS=1): the loopback run of the same cases still runs there, unshaped.
  */
-import { afterAll, afterEach, beforeAll, describe, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { chooseMode } from '../../harness/netns.ts'
 import { killAllNodes } from '../../harness/node-process.ts'
 import { openRoomEnvironment, type RoomEnvironment, type RoomSettings } from './helpers.ts'
@@ -72,6 +72,11 @@ describe
       () => trainsOneModel(shaped()),
       200_000,
     )
+
+    it("trains through TURN with the founder's connections in a Chromium page (--webrtc chromium): TURN credentials reach the page", async () => {
+      const [founder] = await trainsOneModel(shaped(), ['--webrtc', 'chromium'])
+      expect(founder?.stderr.join('\n')).toMatch(/^webrtc: Chromium .* page: the browser's own WebRTC$/m)
+    }, 200_000)
 
     it(
       'goes on without a node killed mid-training, then a late joiner catches up from the survivors',
