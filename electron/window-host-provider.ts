@@ -179,20 +179,32 @@ export function createWindowHostProvider(options: {
   return createLazyHostProvider({ onDemand: 'opens a hidden window', backends: options.backends, launch })
 }
 
-/** The desktop engine's WebRTC: one hidden window for the engine's life, reopened after it went away. */
+/**
+ * The desktop engine's WebRTC: one hidden window for the engine's life. If it goes away, every
+ * transport on it fails, and a fresh window opens at once in the background: until it is up, new
+ * transports fail with ERR_WEBRTC_UNAVAILABLE (the swarm counts a failed attempt, and the peers'
+ * own retries reconnect once it is back), so a long run outlives a crashed window.
+ */
 export interface WindowWebRtc {
-  /** A stack for one training session; closing it leaves the window open for the next. */
+  /** A stack for one training session (it follows the window across reopenings); closing it leaves the window open. */
   open(): Promise<WebRtcStack>
-  /** Closes the window (every transport still on it fails). Idempotent. */
+  /** Closes the window (every transport still on it fails) and stops reopening. Idempotent. */
   close(): Promise<void>
+}
+
+interface OpenWindow {
+  readonly window: HiddenWindow
+  readonly client: PeerHostClient
 }
 
 export function createWindowWebRtc(options: {
   readonly link: MainLink
   readonly openTimeoutMs?: number
 }): WindowWebRtc {
-  let running: Promise<{ window: HiddenWindow; client: PeerHostClient }> | undefined
-  const start = (): Promise<{ window: HiddenWindow; client: PeerHostClient }> => {
+  let running: Promise<OpenWindow> | undefined
+  let current: OpenWindow | undefined
+  let isClosed = false
+  const start = (): Promise<OpenWindow> => {
     const attempt = (async () => {
       const window = await openHiddenWindow({
         link: options.link,
@@ -204,11 +216,19 @@ export function createWindowWebRtc(options: {
           channel: window.channel,
           description: window.description,
         })
-        // A window that went away is dropped, so the next session opens a fresh one.
+        const opened = { window, client }
         client.onClose(() => {
-          if (running === attempt) running = undefined
+          if (running !== attempt) return
+          running = undefined
+          current = undefined
+          // Replace it at once; a failure here is retried by the next open() or transport.
+          if (!isClosed) void ensure().catch(() => undefined)
         })
-        return { window, client }
+        if (isClosed) {
+          client.close()
+          window.close()
+        } else current = opened
+        return opened
       } catch (error) {
         window.close()
         throw error
@@ -220,17 +240,30 @@ export function createWindowWebRtc(options: {
     })
     return attempt
   }
+  const ensure = (): Promise<OpenWindow> => running ?? start()
+  const liveClient = (): PeerHostClient => {
+    if (current !== undefined && !current.client.isClosed) return current.client
+    if (!isClosed) void ensure().catch(() => undefined)
+    throw new CoreError('ERR_WEBRTC_UNAVAILABLE', 'the hidden WebRTC window is reopening after it went away')
+  }
   return {
     open: async () => {
-      const { client } = await (running ?? start())
-      return hostedWebRtcStack({ name: 'electron-window', client, close: () => Promise.resolve() })
+      const { window } = await ensure()
+      return hostedWebRtcStack({
+        name: 'electron-window',
+        description: window.description,
+        client: liveClient,
+        close: () => Promise.resolve(),
+      })
     },
     close: async () => {
-      const current = running
+      isClosed = true
+      const pending = running
       running = undefined
-      if (current === undefined) return
+      current = undefined
+      if (pending === undefined) return
       try {
-        const { window, client } = await current
+        const { window, client } = await pending
         client.close()
         window.close()
       } catch {

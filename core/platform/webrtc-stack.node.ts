@@ -9,7 +9,7 @@
  * behave identically.
  */
 import { CoreError } from '../errors.ts'
-import type { PeerHostClient } from '../transport/hosted-peer-transport.ts'
+import type { HostedPeerTransportOptions, PeerHostClient } from '../transport/hosted-peer-transport.ts'
 import type { SignaledPeerTransport } from '../transport/peer-transport.ts'
 import { SimplePeerTransport } from '../transport/simple-peer-transport.ts'
 import { launchChromiumPeerHost } from './chromium-peer-host.node.ts'
@@ -50,31 +50,42 @@ export function parseWebRtcStackName(value: string): WebRtcStackName {
   return name
 }
 
-/** The stack over the connections of a page (or window) that serves the peer-host protocol. */
+/** A transport request as the peer-host protocol takes it (its own ICE server type). */
+function hostedRequest(request: PeerTransportRequest): HostedPeerTransportOptions {
+  return {
+    peerId: request.peerId,
+    initiator: request.initiator,
+    iceServers: request.iceServers.map((server) => ({
+      urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
+      ...(server.username !== undefined && { username: server.username }),
+      ...(server.credential !== undefined && { credential: server.credential }),
+    })),
+    connectTimeoutMs: request.connectTimeoutMs,
+  }
+}
+
+/**
+ * The stack over the connections of a page (or window) that serves the peer-host protocol.
+ * `client` is read at every new transport, so a holder that replaces a page that went away
+ * (electron/window-host-provider.ts) passes a function returning the current one; it throws
+ * when there is none yet, and the swarm counts that as a failed attempt.
+ */
 export function hostedWebRtcStack(options: {
   readonly name: string
-  readonly client: PeerHostClient
+  readonly description: string
+  readonly client: PeerHostClient | (() => PeerHostClient)
   /** Releases what holds the page; default: close the client. */
   readonly close?: () => Promise<void>
 }): WebRtcStack {
   const { client } = options
+  const current = typeof client === 'function' ? client : () => client
   let closing: Promise<void> | undefined
   return {
     name: options.name,
-    description: `${client.description}: the browser's own WebRTC`,
-    createTransport: (request) =>
-      client.createTransport({
-        peerId: request.peerId,
-        initiator: request.initiator,
-        iceServers: request.iceServers.map((server) => ({
-          urls: typeof server.urls === 'string' ? server.urls : [...server.urls],
-          ...(server.username !== undefined && { username: server.username }),
-          ...(server.credential !== undefined && { credential: server.credential }),
-        })),
-        connectTimeoutMs: request.connectTimeoutMs,
-      }),
+    description: `${options.description}: the browser's own WebRTC`,
+    createTransport: (request) => current().createTransport(hostedRequest(request)),
     close: () => {
-      closing ??= options.close?.() ?? Promise.resolve(client.close())
+      closing ??= options.close?.() ?? Promise.resolve(current().close())
       return closing
     },
   }
@@ -91,7 +102,12 @@ export async function openWebRtcStack(
 ): Promise<WebRtcStack> {
   if (name === 'chromium') {
     const host = await launchChromiumPeerHost(options.chromium)
-    return hostedWebRtcStack({ name, client: host.client, close: () => host.close() })
+    return hostedWebRtcStack({
+      name,
+      description: host.description,
+      client: host.client,
+      close: () => host.close(),
+    })
   }
   let wrtc: Awaited<ReturnType<typeof loadNodeWrtc>>
   try {

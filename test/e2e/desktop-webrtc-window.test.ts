@@ -170,7 +170,7 @@ describe.skipIf(skipReason !== undefined)("the desktop app's WebRTC window page,
     const channel = await bridgeToPage(page)
     const client = await PeerHostClient.connect({ channel, description: 'the bundled window page' })
     expect(client.userAgent).toMatch(/Chrome\/\d+/)
-    const stack = hostedWebRtcStack({ name: 'electron-window', client })
+    const stack = hostedWebRtcStack({ name: 'electron-window', description: client.description, client })
 
     const wrtc = await loadNodeWrtc()
     const hosted = stack.createTransport({

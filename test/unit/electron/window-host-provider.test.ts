@@ -180,7 +180,7 @@ describe('createWindowHostProvider', () => {
 })
 
 describe('createWindowWebRtc', () => {
-  it('carries a real WebRTC connection through the window, and reopens a window that went away', async () => {
+  it('carries a real WebRTC connection through the window, and replaces a window that went away', async () => {
     const main = standInMain('open')
     const webrtc = createWindowWebRtc({ link: main.link })
     cleanups.push(() => webrtc.close())
@@ -208,8 +208,8 @@ describe('createWindowWebRtc', () => {
     expect(Buffer.from(await received).equals(Buffer.from(frame))).toBe(true)
 
     // A second session reuses the same window.
-    await stack.close()
-    await webrtc.open()
+    const second = await webrtc.open()
+    await second.close()
     expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(1)
 
     const failed = new Promise<string>((resolve) => hosted.on('error', (e) => resolve(e.message)))
@@ -219,8 +219,43 @@ describe('createWindowWebRtc', () => {
     expect(await failed).toBe(
       'WebRTC connections through stand-in window were lost: the hidden webrtc window went away: its renderer crashed',
     )
-    await webrtc.open()
+    // A fresh window is already being opened; until it answers, new transports fail with a reason.
     expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(2)
+    const request2 = { peerId: 'local', initiator: true, iceServers: [], connectTimeoutMs: 20_000 }
+    expect(() => stack.createTransport(request2)).toThrow(
+      'the hidden WebRTC window is reopening after it went away',
+    )
+    // The same session's stack then reconnects through the new window, with no call from the engine.
+    let again: ReturnType<typeof stack.createTransport> | undefined
+    for (let i = 0; i < 200 && again === undefined; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10))
+      try {
+        again = stack.createTransport(request2)
+      } catch {
+        // Still reopening.
+      }
+    }
+    if (again === undefined) throw new Error('the stack never got a new window')
+    const hosted2 = again
+    const local2 = new SimplePeerTransport({ peerId: 'desktop', initiator: false, wrtc: requireWrtc() })
+    cleanups.push(async () => {
+      await Promise.all([hosted2.close(), local2.close()])
+    })
+    hosted2.on('signal', (data) => local2.signal(data))
+    local2.on('signal', (data) => hosted2.signal(data))
+    const received2 = new Promise<Uint8Array>((resolve) => hosted2.on('frame', resolve))
+    await new Promise<void>((resolve) => local2.on('connect', resolve))
+    await local2.send(frame)
+    expect(Buffer.from(await received2).equals(Buffer.from(frame))).toBe(true)
+    expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(2)
+  })
+
+  it('stops reopening once closed', async () => {
+    const main = standInMain('open')
+    const webrtc = createWindowWebRtc({ link: main.link })
+    await webrtc.open()
+    await webrtc.close()
+    expect(main.requests.map((r) => r.type)).toEqual(['trainer-window.open', 'trainer-window.close'])
   })
 
   it('says why when main cannot open the window', async () => {
