@@ -128,6 +128,11 @@ export interface TrainingStatus {
   readonly startedAt?: string
   /** Where this run's checkpoints go (a `CheckpointInfo.id`). */
   readonly checkpointId?: string
+  /**
+   * What carries this run's peer connections, in one sentence: "@roamhq/wrtc (libwebrtc in this
+   * process)", or a browser's own WebRTC (a Chromium page, the desktop app's hidden window).
+   */
+  readonly connections?: string
   readonly summary?: NodeSummary
   readonly error?: ApiError
 }

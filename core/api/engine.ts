@@ -105,6 +105,8 @@ export interface TrainingRequest {
 /** A training run in progress, as the host started it. */
 export interface TrainingRun {
   readonly backend: BackendInfo
+  /** What carries the peer connections (TrainingStatus.connections). */
+  readonly connections: string
   pause(): void
   resume(): void
   /** Asks the node to stop after its current step (it checkpoints and leaves the room). */
@@ -574,7 +576,7 @@ export class Engine {
       ),
     }
     this.active = active
-    this.setTraining({ ...this.training, phase: 'running' })
+    this.setTraining({ ...this.training, phase: 'running', connections: run.connections })
     return this.training
   }
 

@@ -243,6 +243,7 @@ class NodeEngineHost implements EngineHost {
     )
     return {
       backend: backendInfoOf(session.backend),
+      connections: session.connections,
       pause: () => session.node.pause(),
       resume: () => session.node.resume(),
       stop: () => controller.abort(),

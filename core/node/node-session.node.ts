@@ -116,6 +116,8 @@ export interface NodeSession {
   /** The resolved algorithm (diloco as its SlowMo form). */
   readonly algorithm: AlgorithmConfig
   readonly signalUrl: string
+  /** What carries the peer connections (the WebRTC stack's description). */
+  readonly connections: string
   /**
    * Frees the trainer's tensors, closes the WebRTC stack and, on a browser route, the trainer's
    * Chromium page; call after `node.run()` settled. Idempotent.
@@ -234,7 +236,18 @@ export async function createNodeSession(options: NodeSessionOptions): Promise<No
       onEvent: options.onEvent,
       ...(options.fault !== undefined && { fault: options.fault }),
     })
-    return { node, dataset, train, model, backend: choice, manifest, algorithm, signalUrl, close }
+    return {
+      node,
+      dataset,
+      train,
+      model,
+      backend: choice,
+      manifest,
+      algorithm,
+      signalUrl,
+      connections: webrtc.description,
+      close,
+    }
   } catch (error) {
     await swarm?.close()
     await close()

@@ -266,6 +266,10 @@ describe('the UI in Chromium against longhaul node --ui', () => {
     ).toBeGreaterThanOrEqual(2)
     expect(Math.max(...rounds)).toBeGreaterThan(Math.min(...rounds))
 
+    // The run says what carries its peer connections (this engine: the Node binding).
+    expect(await page.getByTestId('connections').textContent()).toBe(
+      '@roamhq/wrtc (libwebrtc in this process)',
+    )
     const accuracyText = (await page.getByTestId('accuracy').textContent()) ?? ''
     const accuracy = Number(/([\d.]+) %/.exec(accuracyText)?.[1]) / 100
     expect(accuracy, `accuracy shown: ${accuracyText}`).toBeGreaterThan(Math.max(0.5, 3 * CHANCE_ACCURACY))

@@ -61,8 +61,8 @@ function median(values: readonly number[]): number {
     : ((sorted[mid - 1] ?? Number.NaN) + (sorted[mid] ?? Number.NaN)) / 2
 }
 
-function tails(nodes: readonly NodeProcess[]): string {
-  return nodes.map((n) => `${n.name}: ${n.stderr.slice(-5).join(' / ')}`).join('\n')
+function tails(nodes: readonly NodeProcess[], lines = 5): string {
+  return nodes.map((n) => `${n.name}: ${n.stderr.slice(-lines).join(' / ')}`).join('\n')
 }
 
 /** Starts the room's founder on host 0 (waiting for `waitPeers` peers) and waits until it joined. */
@@ -100,10 +100,10 @@ export async function trainsOneModel(
   const nodes = [a, b, c]
   const codes = await Promise.all(nodes.map((n) => exitOf(n, env.settings.roomExitMs)))
   expect(codes, tails(nodes)).toEqual([0, 0, 0])
-  expect(a.summary?.role).toBe('founder')
+  expect(a.summary?.role, tails(nodes)).toBe('founder')
   for (const joiner of [b, c]) {
-    expect(joiner.summary?.role).toBe('joiner')
-    expect(str(joiner.ofType('catch-up')[0], 'from')).toBe('node-1')
+    expect(joiner.summary?.role, tails(nodes, 60)).toBe('joiner')
+    expect(str(joiner.ofType('catch-up')[0], 'from'), tails(nodes, 60)).toBe('node-1')
   }
   const report: string[] = [`data: ${env.data.description}`]
   for (const n of nodes) {

@@ -64,6 +64,7 @@ function controlledRun(): ControlledRun {
   return {
     calls,
     backend: { name: 'cpu', isHardware: false, reason: 'cpu: chosen' },
+    connections: 'test transports',
     pause: () => calls.push('pause'),
     resume: () => calls.push('resume'),
     stop: () => {
@@ -291,6 +292,7 @@ describe('Engine training', () => {
     await expect(engine.command('training.pause', {})).rejects.toMatchObject({ code: 'ERR_INVALID_STATE' })
     const started = await engine.command('training.start', { ...CONFIG, maxPeers: 4 })
     expect(started.phase).toBe('running')
+    expect(started.connections).toBe('test transports')
     expect(started.algorithm).toEqual({ kind: 'olco3', H: 4, staleness: 1, compressor: 'topk:0.1' })
     expect(requests[0]).toMatchObject({
       maxPeers: 4,
