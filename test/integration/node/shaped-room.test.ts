@@ -75,7 +75,7 @@ describe
 
     // Opt-in (LONGHAUL_TEST_CHROMIUM_TURN=1): on this loaded 2-core machine a snapshot sent from the
     // Chromium page over this lossy TURN path sometimes stalls (1 of 4 plain runs; most runs with a
-    // CPU hog beside it), and the joiner then gives up on the founder. Under investigation:
+    // CPU hog beside it; the page's data channel stops draining), and the joiner gives up. See
     // electron/README.md, "Known issue". The loopback case in room.test.ts always runs.
     it.skipIf(process.env['LONGHAUL_TEST_CHROMIUM_TURN'] !== '1')(
       "trains through TURN with the founder's connections in a Chromium page (--webrtc chromium): TURN credentials reach the page",
