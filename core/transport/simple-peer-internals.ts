@@ -1,7 +1,8 @@
 /**
  * The two things Longhaul reads from a simple-peer instance beyond its typed API, in one place for
  * both holders of simple-peer connections (SimplePeerTransport in the engine, PeerHostService in a
- * page): the RTCDataChannel's drain notification and `getStats`.
+ * page): the RTCDataChannel's drain notification and `getStats`; and the one private timer that
+ * must be cleared by hand in Node.
  */
 
 /** The parts of an RTCDataChannel the drain notification uses. */
@@ -43,4 +44,18 @@ export interface StatsSource {
 
 export function hasGetStats(peer: object): peer is StatsSource {
   return 'getStats' in peer && typeof peer.getStats === 'function'
+}
+
+/**
+ * Clears simple-peer's ICE-complete timer (5 s), which it never clears on destroy and which keeps
+ * a Node process alive after every connection is closed (same class of leak as
+ * webtorrent/webtorrent#1605). Call after the peer is destroyed; harmless when there is none.
+ */
+export function clearIceCompleteTimer(peer: object): void {
+  // HACK: a private field of simple-peer 9 (`_iceCompleteTimer`).
+  const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
+  if (timer !== null && timer !== undefined) {
+    Reflect.apply(clearTimeout, undefined, [timer])
+    Reflect.set(peer, '_iceCompleteTimer', null)
+  }
 }

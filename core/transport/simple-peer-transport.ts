@@ -32,7 +32,7 @@ import type { ChunkedTransportOptions } from './chunked-transport.ts'
 import { summarizeIceStats } from './ice-stats.ts'
 import type { IceSummary } from './ice-stats.ts'
 import type { SignaledPeerTransport } from './peer-transport.ts'
-import { drainableChannelOf, hasGetStats } from './simple-peer-internals.ts'
+import { clearIceCompleteTimer, drainableChannelOf, hasGetStats } from './simple-peer-internals.ts'
 import type { DrainableChannel } from './simple-peer-internals.ts'
 
 /** The WebRTC classes simple-peer needs (what `@roamhq/wrtc` exports; a browser's globals). */
@@ -231,13 +231,6 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
         peer.destroy()
       })
     }
-    // HACK: simple-peer never clears its ICE-complete timer (5 s) on destroy, which keeps a
-    // Node process alive after every connection is closed (same class of leak as
-    // webtorrent/webtorrent#1605). Clear it if it is there.
-    const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
-    if (timer !== null && timer !== undefined) {
-      Reflect.apply(clearTimeout, undefined, [timer])
-      Reflect.set(peer, '_iceCompleteTimer', null)
-    }
+    clearIceCompleteTimer(peer)
   }
 }

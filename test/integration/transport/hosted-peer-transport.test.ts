@@ -5,6 +5,7 @@
  * connection is the ordinary in-process SimplePeerTransport. Everything on the wire is real.
  */
 import SimplePeer from 'simple-peer'
+import { waitFor } from '../../harness/node-process.ts'
 import { MessageChannel } from 'node:worker_threads'
 import type { MessagePort } from 'node:worker_threads'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -20,6 +21,7 @@ import type { HostedPeerTransport } from '../../../core/transport/hosted-peer-tr
 import { DEFAULT_HIGH_WATER_MARK_BYTES } from '../../../core/transport/peer-transport.ts'
 import type { PeerTransport, SignaledPeerTransport } from '../../../core/transport/peer-transport.ts'
 import { SimplePeerTransport } from '../../../core/transport/simple-peer-transport.ts'
+import { clearIceCompleteTimer } from '../../../core/transport/simple-peer-internals.ts'
 import type { WebRtcImplementation } from '../../../core/transport/simple-peer-transport.ts'
 
 const PIECE_BYTES = DEFAULT_CHUNK_BYTES - CHUNK_HEADER_BYTES
@@ -70,15 +72,9 @@ async function startHost(): Promise<Host> {
   cleanups.push(() => {
     client.close()
     pageChannel.close()
-    for (const peer of peers) clearIceTimer(peer)
+    for (const peer of peers) clearIceCompleteTimer(peer)
   })
   return { client, service, pageChannel, peers }
-}
-
-function clearIceTimer(peer: HostedPeer): void {
-  // simple-peer's ICE-complete timer outlives destroy (see simple-peer-transport.ts).
-  const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
-  if (timer !== null && timer !== undefined) Reflect.apply(clearTimeout, undefined, [timer])
 }
 
 function frameOf(length: number, seed: number): Uint8Array {
@@ -103,18 +99,6 @@ function once(transport: PeerTransport, event: 'connect' | 'close'): Promise<voi
       off()
       resolve()
     })
-  })
-}
-
-function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (condition()) resolve()
-      else if (Date.now() - started > timeoutMs) reject(new Error(`timed out waiting for ${what}`))
-      else setTimeout(check, 5)
-    }
-    check()
   })
 }
 
@@ -152,7 +136,7 @@ describe('HostedPeerTransport: WebRTC held by a peer-host service', () => {
           for (const f of [...frames].reverse()) await local.send(f)
         })(),
       ])
-      await waitFor(() => atLocal.length === 4 && atHosted.length === 4, 'frames both ways')
+      await waitFor(() => atLocal.length === 4 && atHosted.length === 4, 'frames both ways', [], 20_000)
       frames.forEach((f, i) => expect(sameBytes(atLocal[i]!, f)).toBe(true))
       ;[...frames].reverse().forEach((f, i) => expect(sameBytes(atHosted[i]!, f)).toBe(true))
       const chunks = frames.reduce((n, f) => n + Math.ceil(f.length / PIECE_BYTES), 0)
@@ -174,7 +158,7 @@ describe('HostedPeerTransport: WebRTC held by a peer-host service', () => {
     }, 1)
     const frame = frameOf(8 * 1024 * 1024, 9)
     for (let i = 0; i < 3; i++) await hosted.send(frame)
-    await waitFor(() => received === 3, 'three 8 MB frames')
+    await waitFor(() => received === 3, 'three 8 MB frames', [], 20_000)
     clearInterval(sampler)
     expect(peak).toBeGreaterThan(0)
     expect(peak).toBeLessThanOrEqual(DEFAULT_HIGH_WATER_MARK_BYTES)
@@ -192,8 +176,8 @@ describe('HostedPeerTransport: WebRTC held by a peer-host service', () => {
     expect(first.hosted.state).toBe('closed')
     const second = await connectPair(host)
     await second.hosted.close()
-    await waitFor(() => second.local.isClosed, 'the remote end closing')
-    await waitFor(() => host.service.connectionCount === 0, 'the page releasing both connections')
+    await waitFor(() => second.local.isClosed, 'the remote end closing', [], 20_000)
+    await waitFor(() => host.service.connectionCount === 0, 'the page releasing both connections', [], 20_000)
     expect(host.client.connectionCount).toBe(0)
   })
 
@@ -205,7 +189,12 @@ describe('HostedPeerTransport: WebRTC held by a peer-host service', () => {
     hosted.on('error', (e) => errors.push(e.message))
     waiting.on('error', (e) => errors.push(e.message))
     host.pageChannel.close()
-    await waitFor(() => hosted.state === 'failed' && waiting.state === 'failed', 'both transports failing')
+    await waitFor(
+      () => hosted.state === 'failed' && waiting.state === 'failed',
+      'both transports failing',
+      [],
+      20_000,
+    )
     expect(errors).toHaveLength(2)
     for (const message of errors)
       expect(message).toMatch(/^WebRTC connections through test page were lost: the page closed its port$/)

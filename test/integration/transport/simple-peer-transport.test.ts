@@ -3,6 +3,7 @@
  * connected by handing each one's 'signal' data straight to the other.
  */
 import SimplePeer from 'simple-peer'
+import { waitFor } from '../../harness/node-process.ts'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { CoreError, isCoreError } from '../../../core/errors.ts'
 import { loadNodeWrtc } from '../../../core/platform/wrtc.node.ts'
@@ -14,6 +15,7 @@ import {
 } from '../../../core/transport/peer-transport.ts'
 import type { TransportEvents } from '../../../core/transport/peer-transport.ts'
 import { SimplePeerTransport } from '../../../core/transport/simple-peer-transport.ts'
+import { clearIceCompleteTimer } from '../../../core/transport/simple-peer-internals.ts'
 import type {
   SimplePeerTransportOptions,
   WebRtcImplementation,
@@ -58,18 +60,6 @@ function nextEvent<K extends 'connect' | 'close'>(
   })
 }
 
-function waitFor(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const started = Date.now()
-  return new Promise((resolve, reject) => {
-    const check = (): void => {
-      if (condition()) resolve()
-      else if (Date.now() - started > timeoutMs) reject(new Error(`timed out waiting for ${what}`))
-      else setTimeout(check, 5)
-    }
-    check()
-  })
-}
-
 function prop(value: unknown, key: string): unknown {
   if ((typeof value === 'object' && value !== null) || typeof value === 'function')
     return Reflect.get(value, key)
@@ -101,9 +91,7 @@ async function destroyRawPeer(peer: SimplePeer.Instance): Promise<void> {
       peer.destroy()
     })
   }
-  // Same simple-peer timer leak the transport works around (see simple-peer-transport.ts).
-  const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
-  if (timer !== null && timer !== undefined) Reflect.apply(clearTimeout, undefined, [timer])
+  clearIceCompleteTimer(peer)
 }
 
 describe('SimplePeerTransport over @roamhq/wrtc', () => {
@@ -122,7 +110,7 @@ describe('SimplePeerTransport over @roamhq/wrtc', () => {
     const received: Uint8Array[] = []
     b.on('frame', (f) => received.push(f))
     for (const frame of frames) await a.send(frame)
-    await waitFor(() => received.length === frames.length, 'all frames')
+    await waitFor(() => received.length === frames.length, 'all frames', [], 20_000)
     expect(received.map((f) => f.length)).toEqual(frames.map((f) => f.length))
     frames.forEach((f, i) => expect(sameBytes(received[i]!, f)).toBe(true))
     const stats = b.getStats()
@@ -140,7 +128,7 @@ describe('SimplePeerTransport over @roamhq/wrtc', () => {
     b.on('frame', (f) => toB.push(f))
     a.on('frame', (f) => toA.push(f))
     await Promise.all([a.send(frameOf(2_000_000, 1)), b.send(frameOf(1_500_000, 2))])
-    await waitFor(() => toA.length === 1 && toB.length === 1, 'both frames')
+    await waitFor(() => toA.length === 1 && toB.length === 1, 'both frames', [], 20_000)
     expect(sameBytes(toB[0]!, frameOf(2_000_000, 1))).toBe(true)
     expect(sameBytes(toA[0]!, frameOf(1_500_000, 2))).toBe(true)
   })
@@ -166,7 +154,7 @@ describe('SimplePeerTransport over @roamhq/wrtc', () => {
       b.on('frame', (f) => (received += f.length))
       const frameBytes = 1024 * 1024
       for (let i = 0; i < 20; i++) await a.send(frameOf(frameBytes, i))
-      await waitFor(() => received === 20 * frameBytes, '20 MB')
+      await waitFor(() => received === 20 * frameBytes, '20 MB', [], 20_000)
       expect(channelSends).toBeGreaterThanOrEqual(20 * Math.ceil(frameBytes / PIECE_BYTES))
       expect(peak).toBeLessThanOrEqual(DEFAULT_HIGH_WATER_MARK_BYTES + DEFAULT_CHUNK_BYTES)
       // The window was really used: the bound above is not met by a channel that never filled.
@@ -189,10 +177,10 @@ describe('SimplePeerTransport over @roamhq/wrtc', () => {
     expect(a.getStats().queuedBytes).toBeGreaterThan(0)
     expect(a.trySend(frameOf(100, 3))).toBe(false)
     await Promise.all(sends)
-    await waitFor(() => received.length === 1 + sends.length, 'the large frames')
-    await waitFor(() => a.bufferedAmount === 0, 'an idle channel')
+    await waitFor(() => received.length === 1 + sends.length, 'the large frames', [], 20_000)
+    await waitFor(() => a.bufferedAmount === 0, 'an idle channel', [], 20_000)
     expect(a.trySend(frameOf(100, 4))).toBe(true)
-    await waitFor(() => received.length === 2 + sends.length, 'the last frame')
+    await waitFor(() => received.length === 2 + sends.length, 'the last frame', [], 20_000)
     expect(received).toEqual([100, ...sends.map(() => frameBytes), 100])
   })
 
@@ -217,7 +205,7 @@ describe('SimplePeerTransport over @roamhq/wrtc', () => {
     a.on('stats', (s) => seen.push(s.connectionType))
     link(a, b)
     link(b, a)
-    await waitFor(() => seen.length >= 3, 'three stats events')
+    await waitFor(() => seen.length >= 3, 'three stats events', [], 20_000)
     expect(seen.every((t) => t === 'host')).toBe(true)
   })
 
@@ -317,7 +305,7 @@ describe('SimplePeerTransport over @roamhq/wrtc', () => {
     const good = frameOf(40_000, 3)
     for (const chunk of chunkFrame(good, 3, DEFAULT_CHUNK_BYTES)) raw.send(chunk)
 
-    await waitFor(() => frames.length === 1, 'the good frame')
+    await waitFor(() => frames.length === 1, 'the good frame', [], 20_000)
     expect(errors).toEqual(['ERR_BAD_MESSAGE', 'ERR_BAD_MESSAGE', 'ERR_FRAME_TOO_LARGE', 'ERR_BAD_MESSAGE'])
     expect(sameBytes(frames[0]!, good)).toBe(true)
     expect(t.state).toBe('connected')

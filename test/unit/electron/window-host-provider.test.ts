@@ -15,7 +15,9 @@ import { PeerHostService } from '../../../core/browser/peer-host-service.ts'
 import { TrainerService } from '../../../core/browser/trainer-service.ts'
 import { loadNodeWrtc } from '../../../core/platform/wrtc.node.ts'
 import { SimplePeerTransport } from '../../../core/transport/simple-peer-transport.ts'
+import { clearIceCompleteTimer } from '../../../core/transport/simple-peer-internals.ts'
 import type { WebRtcImplementation } from '../../../core/transport/simple-peer-transport.ts'
+import type { SignaledPeerTransport } from '../../../core/transport/peer-transport.ts'
 import SimplePeer from 'simple-peer'
 import { isCoreError } from '../../../core/errors.ts'
 import { createCpuRoute } from '../../../core/platform/cpu-route.ts'
@@ -71,7 +73,7 @@ function standInMain(behaviour: 'open' | 'fail' | 'silent') {
             userAgent: 'stand-in Chromium',
             createPeer: (options) => {
               const peer = new SimplePeer({ ...options, wrtc: requireWrtc() })
-              cleanups.push(() => clearIceTimer(peer))
+              cleanups.push(() => clearIceCompleteTimer(peer))
               return peer
             },
           }),
@@ -100,12 +102,6 @@ let wrtc: WebRtcImplementation | undefined
 function requireWrtc(): WebRtcImplementation {
   if (wrtc === undefined) throw new Error('wrtc is not loaded')
   return wrtc
-}
-
-function clearIceTimer(peer: object): void {
-  // simple-peer's ICE-complete timer outlives destroy (see core/transport/simple-peer-transport.ts).
-  const timer: unknown = Reflect.get(peer, '_iceCompleteTimer')
-  if (timer !== null && timer !== undefined) Reflect.apply(clearTimeout, undefined, [timer])
 }
 
 beforeAll(async () => {
@@ -179,6 +175,21 @@ describe('createWindowHostProvider', () => {
   })
 })
 
+/** Connects `hosted` to a wrtc peer in this process and checks a 100 kB frame arrives intact. */
+async function expectFrameFromWrtcPeer(hosted: SignaledPeerTransport): Promise<void> {
+  const local = new SimplePeerTransport({ peerId: 'desktop', initiator: false, wrtc: requireWrtc() })
+  cleanups.push(async () => {
+    await Promise.all([hosted.close(), local.close()])
+  })
+  hosted.on('signal', (data) => local.signal(data))
+  local.on('signal', (data) => hosted.signal(data))
+  const received = new Promise<Uint8Array>((resolve) => hosted.on('frame', resolve))
+  await new Promise<void>((resolve) => local.on('connect', resolve))
+  const frame = new Uint8Array(100_000).map((_, i) => (i * 13) & 0xff)
+  await local.send(frame)
+  expect(Buffer.from(await received).equals(Buffer.from(frame))).toBe(true)
+}
+
 describe('createWindowWebRtc', () => {
   it('carries a real WebRTC connection through the window, and replaces a window that went away', async () => {
     const main = standInMain('open')
@@ -188,24 +199,10 @@ describe('createWindowWebRtc', () => {
     expect(stack.description).toBe("stand-in window: the browser's own WebRTC")
     expect(main.requests[0]).toMatchObject({ type: 'trainer-window.open', service: 'webrtc' })
 
-    const hosted = stack.createTransport({
-      peerId: 'local',
-      initiator: true,
-      iceServers: [],
-      connectTimeoutMs: 20_000,
-    })
-    const local = new SimplePeerTransport({ peerId: 'desktop', initiator: false, wrtc: requireWrtc() })
-    cleanups.push(async () => {
-      await Promise.all([hosted.close(), local.close()])
-    })
-    hosted.on('signal', (data) => local.signal(data))
-    local.on('signal', (data) => hosted.signal(data))
-    const received = new Promise<Uint8Array>((resolve) => hosted.on('frame', resolve))
-    await new Promise<void>((resolve) => local.on('connect', resolve))
-    const frame = new Uint8Array(100_000).map((_, i) => (i * 13) & 0xff)
-    await local.send(frame)
+    const request = { peerId: 'local', initiator: true, iceServers: [], connectTimeoutMs: 20_000 }
+    const hosted = stack.createTransport(request)
     // Received bytes crossed a MessagePortMain-style port by copy, as they do in the utility process.
-    expect(Buffer.from(await received).equals(Buffer.from(frame))).toBe(true)
+    await expectFrameFromWrtcPeer(hosted)
 
     // A second session reuses the same window.
     const second = await webrtc.open()
@@ -213,16 +210,15 @@ describe('createWindowWebRtc', () => {
     expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(1)
 
     const failed = new Promise<string>((resolve) => hosted.on('error', (e) => resolve(e.message)))
-    const request = main.requests[0]
-    if (request?.type !== 'trainer-window.open') throw new Error('no open request')
-    main.answer({ type: 'trainer-window.gone', id: request.id, reason: 'its renderer crashed' })
+    const opened = main.requests[0]
+    if (opened?.type !== 'trainer-window.open') throw new Error('no open request')
+    main.answer({ type: 'trainer-window.gone', id: opened.id, reason: 'its renderer crashed' })
     expect(await failed).toBe(
       'WebRTC connections through stand-in window were lost: the hidden webrtc window went away: its renderer crashed',
     )
     // A fresh window is already being opened; until it answers, new transports fail with a reason.
     expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(2)
-    const request2 = { peerId: 'local', initiator: true, iceServers: [], connectTimeoutMs: 20_000 }
-    expect(() => stack.createTransport(request2)).toThrow(
+    expect(() => stack.createTransport(request)).toThrow(
       'the hidden WebRTC window is reopening after it went away',
     )
     // The same session's stack then reconnects through the new window, with no call from the engine.
@@ -230,23 +226,13 @@ describe('createWindowWebRtc', () => {
     for (let i = 0; i < 200 && again === undefined; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10))
       try {
-        again = stack.createTransport(request2)
+        again = stack.createTransport(request)
       } catch {
         // Still reopening.
       }
     }
     if (again === undefined) throw new Error('the stack never got a new window')
-    const hosted2 = again
-    const local2 = new SimplePeerTransport({ peerId: 'desktop', initiator: false, wrtc: requireWrtc() })
-    cleanups.push(async () => {
-      await Promise.all([hosted2.close(), local2.close()])
-    })
-    hosted2.on('signal', (data) => local2.signal(data))
-    local2.on('signal', (data) => hosted2.signal(data))
-    const received2 = new Promise<Uint8Array>((resolve) => hosted2.on('frame', resolve))
-    await new Promise<void>((resolve) => local2.on('connect', resolve))
-    await local2.send(frame)
-    expect(Buffer.from(await received2).equals(Buffer.from(frame))).toBe(true)
+    await expectFrameFromWrtcPeer(again)
     expect(main.requests.filter((r) => r.type === 'trainer-window.open')).toHaveLength(2)
   })
 
