@@ -5,12 +5,11 @@
  * real `longhaul node` process over WebRTC on loopback. Small data (shapes, 1000 samples per
  * node) so the whole file stays within a minute or two.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import { tmpdir } from 'node:os'
 import * as path from 'node:path'
-import { createInterface } from 'node:readline'
 import * as tf from '@tensorflow/tfjs-core'
 import sharp from 'sharp'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -22,6 +21,7 @@ import { parseInvite } from '../../../core/api/invite.ts'
 import { generateShapes } from '../../../core/data/shapes.ts'
 import { importModel } from '../../../core/tensor/model-files.node.ts'
 import { startSignalingServer } from '../../../signaling-server/server.ts'
+import { exitOf, killAllNodes, trackNode, type NodeProcess } from '../../harness/node-process.ts'
 
 const BIN = path.resolve('bin/longhaul.mjs')
 const QUIET = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} }
@@ -30,7 +30,6 @@ let dataDir = ''
 let staticDir = ''
 let engine: Engine
 let server: ApiServer
-const children: ChildProcess[] = []
 
 interface HttpResult {
   readonly status: number
@@ -112,12 +111,30 @@ function openEvents(): Promise<EventStream> {
   })
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(
+  condition: () => boolean,
+  what: string,
+  timeoutMs = 60_000,
+  context: () => string = () => '',
+): Promise<void> {
   const started = Date.now()
   while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}`)
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out waiting for ${what}\n${context()}`)
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
+}
+
+/** The engine's last log lines and the CLI node's stderr tail (with its exit, if any). */
+function describeBothSides(stream: EventStream, cli: NodeProcess): string {
+  const engineLog = stream
+    .node('log')
+    .flatMap((e) => (e.type === 'log' ? [e.message] : []))
+    .slice(-8)
+  const exit = cli.child.exitCode ?? cli.child.signalCode ?? 'running'
+  return [
+    `engine (phase ${phase()}): ${engineLog.join(' / ')}`,
+    `cli-node (${exit}): ${cli.stderr.slice(-8).join(' / ')}`,
+  ].join('\n')
 }
 
 function phase(): string {
@@ -142,7 +159,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL')
+  killAllNodes()
   await server?.close()
   await engine?.close()
   await rm(dataDir, { recursive: true, force: true })
@@ -387,24 +404,25 @@ describe('engine API server: training with a second node', () => {
       ],
       { env: { ...process.env, LONGHAUL_BACKEND: 'wasm', CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] },
     )
-    children.push(child)
-    const stderr: string[] = []
-    let summary: Record<string, unknown> | undefined
-    createInterface({ input: child.stderr }).on('line', (l) => stderr.push(l))
-    createInterface({ input: child.stdout }).on('line', (l) => {
-      if (l.startsWith('{')) summary = JSON.parse(l) as Record<string, unknown>
-    })
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const cli = trackNode('cli-node', child)
 
     const averagedWithPeer = (): boolean =>
       stream
         .node('topology')
         .some((e) => e.type === 'topology' && e.receivedFrom.includes(1) && e.sentTo.includes(1))
+    // Stop waiting as soon as the CLI node is gone, and say what both sides last said.
+    const cliIsGone = (): boolean => child.exitCode !== null || child.signalCode !== null
     await until(
-      averagedWithPeer,
-      `a round averaged with the CLI node (${stderr.slice(-5).join(' / ')})`,
+      () => averagedWithPeer() || cliIsGone(),
+      'a round averaged with the CLI node',
       90_000,
+      () => describeBothSides(stream, cli),
     )
+    if (!averagedWithPeer()) {
+      throw new Error(
+        `the CLI node ended before a round with it was averaged\n${describeBothSides(stream, cli)}`,
+      )
+    }
     expect(stream.node('joined')[0]).toMatchObject({ role: 'founder', room: 'api-train' })
     expect(
       stream.node('peer-admitted').some((e) => e.type === 'peer-admitted' && e.peer === 'cli-node'),
@@ -425,8 +443,8 @@ describe('engine API server: training with a second node', () => {
     expect(whilePaused.some((e) => e.kind === 'node' && e.event.type === 'peers')).toBe(true)
     expect((await command<TrainingStatus>('training.resume')).phase).toBe('running')
 
-    expect(await exited).toBe(0)
-    expect(summary?.['averagedRounds']).toBeGreaterThan(0)
+    expect(await exitOf(cli)).toBe(0)
+    expect(cli.summary?.['averagedRounds']).toBeGreaterThan(0)
     await until(() => phase() === 'finished', 'the engine run to finish', 90_000)
     const finished = engine.state().training
     expect(finished.summary).toMatchObject({ peersSeen: 1, role: 'founder', isStopped: false })
