@@ -8,6 +8,12 @@
  * `bufferedAmount` may have dropped, and `close()` when the channel closed or broke. It
  * implements `releaseChannel()` (idempotent, called once from `close`) and `readLink()`.
  *
+ * Drain watchdog: while a send waits for the channel to drain, the transport samples the channel's
+ * `bufferedAmount`; when it has not dropped at all for `drainStallTimeoutMs`, the channel is
+ * stuck (seen with Chromium's SCTP under a lossy relay path: every byte handed over, nothing sent
+ * for good, while the other direction still worked) and the transport fails with ERR_TIMEOUT, so
+ * its owner can open a fresh connection instead of waiting on one that will not move again.
+ *
  * Ordering on close: the state flips at once (so every guard sees it), pending sends reject
  * with ERR_DESTROYED, the channel is released, then 'state', 'error' (if any) and 'close'
  * are emitted, once, and the listeners are dropped.
@@ -37,6 +43,16 @@ import { TransportMeter } from './transport-meter.ts'
 /** Default wait for a connection before the transport fails with ERR_TIMEOUT. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 20_000
 
+/**
+ * Default time a waiting send may see no drain at all before the transport fails: 10 s, the
+ * swarm's default peer timeout for the receiving direction. A slow link drains a little at
+ * every sample; only a channel that sends nothing for this long trips it.
+ */
+export const DEFAULT_DRAIN_STALL_TIMEOUT_MS = 10_000
+
+/** Longest gap between two samples of the drain watchdog. */
+const MAX_DRAIN_SAMPLE_MS = 1000
+
 export interface ChunkedTransportOptions {
   /** The remote peer's id. */
   readonly peerId: string
@@ -54,6 +70,8 @@ export interface ChunkedTransportOptions {
   readonly connectTimeoutMs?: number
   /** Period of the stats refresh that emits 'stats'; 0 turns it off. */
   readonly statsIntervalMs?: number
+  /** Fails with ERR_TIMEOUT when a waiting send sees no drain this long (default 10 000; 0: never). */
+  readonly drainStallTimeoutMs?: number
   readonly clock?: TransportClock
 }
 
@@ -70,6 +88,7 @@ export abstract class ChunkedTransport implements PeerTransport {
   protected readonly lowWaterMarkBytes: number
   private readonly statsIntervalMs: number
   private readonly connectTimeoutMs: number
+  private readonly drainStallTimeoutMs: number
   private readonly createdAtMs: number
   private sink: ChunkSink | undefined
   private link: IceSummary = {}
@@ -78,6 +97,7 @@ export abstract class ChunkedTransport implements PeerTransport {
   private closePromise: Promise<void> | undefined
   private cancelConnectTimer: (() => void) | undefined
   private cancelStatsTimer: (() => void) | undefined
+  private cancelDrainWatch: (() => void) | undefined
 
   protected constructor(options: ChunkedTransportOptions, defaultStatsIntervalMs: number) {
     if (typeof options.peerId !== 'string' || options.peerId.length === 0) {
@@ -99,6 +119,14 @@ export abstract class ChunkedTransport implements PeerTransport {
     if (!(statsIntervalMs >= 0)) {
       throw new CoreError('ERR_INVALID_ARGUMENT', `statsIntervalMs must be >= 0, got ${statsIntervalMs}`)
     }
+    const drainStallTimeoutMs = options.drainStallTimeoutMs ?? DEFAULT_DRAIN_STALL_TIMEOUT_MS
+    if (!(drainStallTimeoutMs >= 0) || !Number.isFinite(drainStallTimeoutMs)) {
+      throw new CoreError(
+        'ERR_INVALID_ARGUMENT',
+        `drainStallTimeoutMs must be a finite number >= 0, got ${drainStallTimeoutMs}`,
+      )
+    }
+    this.drainStallTimeoutMs = drainStallTimeoutMs
     this.peerId = options.peerId
     this.clock = options.clock ?? systemClock
     this.highWaterMarkBytes = high
@@ -120,7 +148,10 @@ export abstract class ChunkedTransport implements PeerTransport {
       onFrameSent: () => {
         this.meter.messagesSent++
       },
-      onWaitingChange: (isWaiting) => this.onWaitingForDrain(isWaiting),
+      onWaitingChange: (isWaiting) => {
+        this.watchDrain(isWaiting)
+        this.onWaitingForDrain(isWaiting)
+      },
       onSinkError: (error) => {
         void this.close(
           new CoreError(
@@ -317,6 +348,40 @@ export abstract class ChunkedTransport implements PeerTransport {
     this.emitter.emit('state', next, previous)
   }
 
+  /**
+   * Starts (isWaiting) or stops the drain watchdog. Progress is any drop of `bufferedAmount`
+   * between two samples; the transport fails after drainStallTimeoutMs without one.
+   */
+  private watchDrain(isWaiting: boolean): void {
+    this.cancelDrainWatch?.()
+    this.cancelDrainWatch = undefined
+    const timeoutMs = this.drainStallTimeoutMs
+    if (!isWaiting || timeoutMs === 0 || this.closePromise !== undefined) return
+    const sampleMs = Math.min(MAX_DRAIN_SAMPLE_MS, Math.max(1, timeoutMs / 4))
+    let lastBuffered = this.bufferedAmount
+    let progressAtMs = this.clock.now()
+    const sample = (): void => {
+      this.cancelDrainWatch = undefined
+      if (this.closePromise !== undefined) return
+      const buffered = this.bufferedAmount
+      const now = this.clock.now()
+      if (buffered < lastBuffered) progressAtMs = now
+      lastBuffered = buffered
+      const stalledMs = now - progressAtMs
+      if (stalledMs >= timeoutMs) {
+        void this.close(
+          new CoreError(
+            'ERR_TIMEOUT',
+            `the data channel to ${this.peerId} stopped sending: ${buffered} bytes buffered, none sent for ${Math.round(stalledMs / 1000)} s`,
+          ),
+        )
+        return
+      }
+      this.cancelDrainWatch = this.clock.setTimeout(sample, Math.min(sampleMs, timeoutMs - stalledMs))
+    }
+    this.cancelDrainWatch = this.clock.setTimeout(sample, sampleMs)
+  }
+
   private runStatsRefresh(): void {
     void this.refreshStats().then((stats) => {
       if (this.closePromise !== undefined) return
@@ -337,6 +402,8 @@ export abstract class ChunkedTransport implements PeerTransport {
     this.cancelConnectTimer = undefined
     this.cancelStatsTimer?.()
     this.cancelStatsTimer = undefined
+    this.cancelDrainWatch?.()
+    this.cancelDrainWatch = undefined
     this.queue.close(this.destroyedError())
     this.reassembler.clear()
     try {
