@@ -80,6 +80,8 @@ export class PeerLink {
   rttMs: number | undefined
   peerRound: number | undefined
   protocolErrors = 0
+  /** Why the current transport failed, once it said so (its 'error' comes before its 'close'). */
+  transportError: string | undefined
   /** Byte counters of this link's earlier, closed transports. */
   closedBytesSent = 0
   closedBytesReceived = 0
@@ -121,6 +123,7 @@ export class PeerLink {
     }
     this.hasRemoteOffer = false
     this.lastBytesReceived = 0
+    this.transportError = undefined
     return t
   }
 

@@ -708,6 +708,9 @@ export class Swarm {
       t.on('protocol-error', (error) => {
         if (link.transport === t) this.protocolError(link, error.code, error.message)
       }),
+      t.on('error', (error) => {
+        if (link.transport === t) link.transportError = error.message
+      }),
       t.on('close', () => {
         if (link.transport === t) this.onTransportClosed(link)
       }),
@@ -746,6 +749,7 @@ export class Swarm {
   }
 
   private onTransportClosed(link: PeerLink): void {
+    const failure = link.transportError
     link.retireTransport()
     if (link.isFinal || this.isClosed) return
     if (this.isLeaving) {
@@ -754,19 +758,22 @@ export class Swarm {
       return
     }
     const wasAdmitted = link.state === 'admitted'
+    const closed = failure === undefined ? 'the data channel closed' : `the data channel failed (${failure})`
     if (wasAdmitted) {
       this.emit('peer-left', {
         peer: link.peerId,
         slot: link.member.slot,
         reason: 'closed',
         code: 'ERR_CONNECTION_FAILED',
-        message: 'the data channel closed',
+        message: closed,
         wasAdmitted: true,
       })
     }
     this.retryOrGiveUp(
       link,
-      wasAdmitted ? 'the data channel closed' : 'the connection could not be established',
+      wasAdmitted
+        ? closed
+        : `the connection could not be established${failure === undefined ? '' : ` (${failure})`}`,
     )
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isCoreError } from '../../../../core/errors.ts'
+import { CoreError, isCoreError } from '../../../../core/errors.ts'
 import { PROTOCOL_VERSION } from '../../../../core/protocol/frame.ts'
 import type { RunManifest } from '../../../../core/swarm/run-manifest.ts'
 import { Swarm, type SwarmEvents, type SwarmOptions } from '../../../../core/swarm/swarm.ts'
@@ -191,6 +191,28 @@ describe('Swarm', () => {
     expect(at - mutedAt).toBeGreaterThanOrEqual(1000)
     expect(at - mutedAt).toBeLessThanOrEqual(1000 + 2 * 100)
     expect(a.swarm.present(0)).toEqual([])
+  })
+
+  it('says why a transport failed and reconnects to a peer still in the room', async () => {
+    const { clock, net, make } = room()
+    const a = make('aaa')
+    const b = make('bbb')
+    await a.swarm.join()
+    await b.swarm.join()
+    await clock.advance(300)
+    expect(a.swarm.admittedPeers()).toEqual(['bbb'])
+    const [first] = net.transportsOf('aaa', 'bbb')
+    await first?.close(new CoreError('ERR_TIMEOUT', 'the data channel to bbb stopped sending'))
+    const [info] = a.of('peer-left')[0] ?? []
+    expect(info).toMatchObject({
+      peer: 'bbb',
+      reason: 'closed',
+      message: 'the data channel failed (the data channel to bbb stopped sending)',
+    })
+    await clock.advance(500)
+    expect(net.transportsOf('aaa', 'bbb')).toHaveLength(2)
+    expect(a.swarm.admittedPeers()).toEqual(['bbb'])
+    expect(b.swarm.admittedPeers()).toEqual(['aaa'])
   })
 
   it('removes a peer at once when it says bye', async () => {
