@@ -73,18 +73,13 @@ describe
       200_000,
     )
 
-    // Opt-in (LONGHAUL_TEST_CHROMIUM_TURN=1): on this loaded 2-core machine a snapshot sent from the
-    // Chromium page over this lossy TURN path sometimes stalls (1 of 4 plain runs; most runs with a
-    // CPU hog beside it; the page's data channel stops draining), and the joiner gives up. See
-    // electron/README.md, "Known issue". The loopback case in room.test.ts always runs.
-    it.skipIf(process.env['LONGHAUL_TEST_CHROMIUM_TURN'] !== '1')(
-      "trains through TURN with the founder's connections in a Chromium page (--webrtc chromium): TURN credentials reach the page",
-      async () => {
-        const [founder] = await trainsOneModel(shaped(), ['--webrtc', 'chromium'])
-        expect(founder?.stderr.join('\n')).toMatch(/^webrtc: Chromium .* page: the browser's own WebRTC$/m)
-      },
-      200_000,
-    )
+    // Chromium's SCTP sometimes stops sending on this lossy relay path under CPU load (the page's
+    // bufferedAmount freezes while the other direction works): the transports' drain watchdog
+    // and the peers' timeout give the connection up, and the swarm makes a fresh one.
+    it("trains through TURN with the founder's connections in a Chromium page (--webrtc chromium): TURN credentials reach the page", async () => {
+      const [founder] = await trainsOneModel(shaped(), ['--webrtc', 'chromium'])
+      expect(founder?.stderr.join('\n')).toMatch(/^webrtc: Chromium .* page: the browser's own WebRTC$/m)
+    }, 200_000)
 
     it(
       'goes on without a node killed mid-training, then a late joiner catches up from the survivors',
