@@ -242,6 +242,23 @@ class Waker {
 /** Rounds whose sent-to slots are kept while their outcome is pending. */
 const MAX_TRACKED_ROUNDS = 256
 
+/** How often a joiner that waits without asking anyone says what it waits for. */
+const JOIN_PROGRESS_LOG_MS = 10_000
+
+/** One sentence on a join that waits: who is connected but not training, who is still connecting. */
+function describeJoinWait(
+  admitted: readonly string[],
+  pending: readonly string[],
+  training: readonly string[],
+): string {
+  const idle = admitted.filter((p) => !training.includes(p))
+  const parts = [
+    ...(idle.length > 0 ? [`connected but not training yet: ${idle.join(', ')}`] : []),
+    ...(pending.length > 0 ? [`still connecting: ${pending.join(', ')}`] : []),
+  ]
+  return `waiting for a member that trains to send the current model (${parts.join('; ') || 'nobody connected yet'})`
+}
+
 function positive(name: string, value: number): number {
   if (!(value > 0) || !Number.isFinite(value))
     throw new CoreError('ERR_INVALID_ARGUMENT', `${name} must be a positive number, got ${value}`)
@@ -710,6 +727,7 @@ export class TrainingNode {
     const started = this.clock.now()
     const deadline = started + this.joinTimeoutMs
     const tried = new Set<string>()
+    let lastSaidMs = started
     for (;;) {
       if (this.isAborted) throw new CoreError('ERR_ABORTED', 'stopped while joining the room')
       const now = this.clock.now()
@@ -721,8 +739,8 @@ export class TrainingNode {
       }
       const pending = this.swarm.pendingPeers()
       const admitted = this.swarm.admittedPeers()
-      const training = admitted
-        .filter((p) => this.swarm.slotOf(p) !== null)
+      const training = this.swarm
+        .trainingPeers()
         .sort((a, b) => (this.swarm.slotOf(a) ?? 0) - (this.swarm.slotOf(b) ?? 0))
       const source = training.find((p) => !tried.has(p))
       if (source !== undefined && (pending.length === 0 || now - started >= this.settleMs)) {
@@ -751,6 +769,10 @@ export class TrainingNode {
         this.role = 'founder'
         await this.found()
         return
+      }
+      if (now - lastSaidMs >= JOIN_PROGRESS_LOG_MS) {
+        lastSaidMs = now
+        this.emit({ type: 'log', level: 'info', message: describeJoinWait(admitted, pending, training) })
       }
       await this.waker.wait(Math.min(500, deadline - now))
     }

@@ -359,6 +359,16 @@ export class Swarm {
     return [...this.links.values()].filter((l) => l.state === 'admitted').map((l) => l.peerId)
   }
 
+  /**
+   * Admitted peers that train: they own a slot they announced themselves. A joiner only promised
+   * a slot (by us or by another member's roster) is not among them: it has no model to give yet.
+   */
+  trainingPeers(): string[] {
+    return [...this.links.values()]
+      .filter((l) => !l.isProvisional && this.slotOf(l.peerId) !== null)
+      .map((l) => l.peerId)
+  }
+
   /** Members of the room we have not settled with yet (still connecting or in the handshake). */
   pendingPeers(): string[] {
     return [...this.links.values()]

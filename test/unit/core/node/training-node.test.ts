@@ -298,6 +298,28 @@ describe('TrainingNode', () => {
     expect(error?.message).toMatch(/model layout/)
   })
 
+  it('says what a joiner waits for while the only member has not started training', async () => {
+    const { make, run } = setup()
+    // The founder waits 25 s for two peers: meanwhile it is admitted but trains in no slot.
+    const a = make('aaa', 1, { epochs: 2, extra: { waitForPeers: { count: 2, timeoutMs: 25_000 } } })
+    const b = make('bbb', 2, { epochs: 2, extra: { joinTimeoutMs: 60_000 } })
+    const results = await run([
+      [a, 0],
+      [b, 10],
+    ])
+    expect(ok(results[1]).role).toBe('joiner')
+    const waits = b
+      .of('log')
+      .filter((e) => e.message.startsWith('waiting for a member that trains to send the current model'))
+    expect(waits.length).toBeGreaterThanOrEqual(2)
+    expect(waits.length).toBeLessThanOrEqual(3)
+    expect(waits[0]?.message).toBe(
+      'waiting for a member that trains to send the current model (connected but not training yet: aaa)',
+    )
+    // Nobody was asked for a model it could not have.
+    expect(b.of('log').filter((e) => e.message.startsWith('no snapshot from'))).toEqual([])
+  })
+
   it('fails the join with a clear refusal when the only member runs another algorithm', async () => {
     const { make, run } = setup()
     const a = make('aaa', 1, { epochs: 3 })

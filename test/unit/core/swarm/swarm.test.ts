@@ -397,10 +397,14 @@ describe('Swarm', () => {
     await clock.advance(10)
     expect(b.swarm.present(40)).toEqual([0, 2])
     expect(b.of('member').at(-1)).toEqual(['jjj', { slot: 2, startStep: 40 }])
+    // Promised is not training: a third joiner must not ask it for the model yet.
+    expect(b.swarm.trainingPeers().sort()).toEqual(['aaa'])
+    expect(a.swarm.trainingPeers().sort()).toEqual(['bbb'])
     // The joiner's own announcement confirms it.
     j.swarm.setMembership({ slot: 2, startStep: 40 })
     await clock.advance(10)
     expect(b.swarm.present(40)).toEqual([0, 2])
+    expect(b.swarm.trainingPeers().sort()).toEqual(['aaa', 'jjj'])
   })
 
   it('stops counting a promised joiner that never confirms its slot', async () => {
