@@ -75,9 +75,10 @@ describe
 
     // Chromium's SCTP sometimes stops sending on this lossy relay path under CPU load (the page's
     // bufferedAmount freezes while the other direction works): the transports' drain watchdog
-    // and the peers' timeout give the connection up, and the swarm makes a fresh one.
+    // and the peers' timeout give the connection up, and the swarm makes a fresh one. The founder
+    // trains 4 epochs so that a joiner whose first snapshot transfer broke still finds it there.
     it("trains through TURN with the founder's connections in a Chromium page (--webrtc chromium): TURN credentials reach the page", async () => {
-      const [founder] = await trainsOneModel(shaped(), ['--webrtc', 'chromium'])
+      const [founder] = await trainsOneModel(shaped(), ['--webrtc', 'chromium'], 4)
       expect(founder?.stderr.join('\n')).toMatch(/^webrtc: Chromium .* page: the browser's own WebRTC$/m)
     }, 200_000)
 
