@@ -25,7 +25,8 @@
  * neither a whole frame nor any byte arrived for `peerTimeoutMs` is removed (ERR_PEER_TIMEOUT),
  * as is one the signaling server reports gone, one that says `bye`, and one that sent
  * `maxProtocolErrors` invalid frames. An admitted link whose transport closes while the peer
- * is still in the room reconnects (bounded, as above).
+ * is still in the room reconnects (bounded, as above), and so does a timed-out peer the signaling
+ * server still lists (it may only have stalled).
  *
  * Slots. The algorithms number workers 0..workerSlots−1 (run manifest). The first node of a
  * room takes slot 0; a joiner gets its slot from the peer that sends it the snapshot
@@ -1248,6 +1249,14 @@ export class Swarm {
           'ERR_PEER_TIMEOUT',
           `no message for ${Math.round(now - lastActivity)} ms`,
         )
+        // A peer the signaling server still lists may only have stalled (a starved process, a
+        // stuck channel): connect again, bounded like any connection. Without this, a pair whose
+        // initiator timed the other out would never meet again: the other side, seeing only its
+        // channel close, waits for an offer as the responder.
+        if (this.isSignalingMember(link.peerId) && !this.isLeaving) {
+          this.emit('log', 'info', `connecting again to ${link.peerId}, which is still in the room`)
+          this.addLink(link.peerId)
+        }
         continue
       }
       if (link.state === 'handshake' && now - link.connectedAtMs > this.handshakeTimeoutMs) {

@@ -174,7 +174,9 @@ describe('Swarm', () => {
     await clock.advance(300)
     expect(a.swarm.present(0)).toEqual([1])
     const mutedAt = clock.now()
+    // Frozen: it sends nothing, and no new connection to it can open either.
     for (const t of net.transportsOf('bbb', 'aaa')) t.mute()
+    net.blocked.add(FakeNet.key('aaa', 'bbb'))
     await clock.advance(900)
     expect(a.of('peer-left')).toEqual([])
     await clock.advance(1000)
@@ -213,6 +215,24 @@ describe('Swarm', () => {
     expect(net.transportsOf('aaa', 'bbb')).toHaveLength(2)
     expect(a.swarm.admittedPeers()).toEqual(['bbb'])
     expect(b.swarm.admittedPeers()).toEqual(['aaa'])
+  })
+
+  it('connects again to a timed-out peer that is still in the room, whichever side initiates', async () => {
+    const { clock, net, make } = room()
+    // aaa initiates the pair; it times out bbb, whose side sees only its channel close.
+    const a = make('aaa')
+    const b = make('bbb')
+    await a.swarm.join()
+    await b.swarm.join()
+    await clock.advance(300)
+    for (const t of net.transportsOf('bbb', 'aaa')) t.mute()
+    await clock.advance(1300)
+    expect(a.of('peer-left').map(([i]) => i.reason)).toEqual(['timeout'])
+    await clock.advance(1000)
+    expect(a.swarm.admittedPeers()).toEqual(['bbb'])
+    expect(b.swarm.admittedPeers()).toEqual(['aaa'])
+    expect(a.of('peer-failed')).toEqual([])
+    expect(b.of('peer-failed')).toEqual([])
   })
 
   it('removes a peer at once when it says bye', async () => {
