@@ -6,7 +6,9 @@
  * A subclass owns the channel. It calls `markConnected(sink)` once the channel is open,
  * `receiveChunk(data)` for every message from the peer, `notifyDrain()` whenever the channel's
  * `bufferedAmount` may have dropped, and `close()` when the channel closed or broke. It
- * implements `releaseChannel()` (idempotent, called once from `close`) and `readLink()`.
+ * implements `releaseChannel()` (idempotent, called once from `close`) and `readLink()`, and,
+ * where the channel's drain event may be missing or missed, `drainPollPeriodMs()` and
+ * `pollDrain()`: while a send waits, the transport calls `pollDrain` at that period.
  *
  * Drain watchdog: while a send waits for the channel to drain, the transport samples the channel's
  * `bufferedAmount`; when it has not dropped at all for `drainStallTimeoutMs`, the channel is
@@ -98,6 +100,7 @@ export abstract class ChunkedTransport implements PeerTransport {
   private cancelConnectTimer: (() => void) | undefined
   private cancelStatsTimer: (() => void) | undefined
   private cancelDrainWatch: (() => void) | undefined
+  private cancelDrainPoll: (() => void) | undefined
 
   protected constructor(options: ChunkedTransportOptions, defaultStatsIntervalMs: number) {
     if (typeof options.peerId !== 'string' || options.peerId.length === 0) {
@@ -150,7 +153,7 @@ export abstract class ChunkedTransport implements PeerTransport {
       },
       onWaitingChange: (isWaiting) => {
         this.watchDrain(isWaiting)
-        this.onWaitingForDrain(isWaiting)
+        this.pollWhileWaiting(isWaiting)
       },
       onSinkError: (error) => {
         void this.close(
@@ -260,8 +263,13 @@ export abstract class ChunkedTransport implements PeerTransport {
   /** Reads the path in use (ICE pair, RTT); called by `refreshStats` while connected. */
   protected abstract readLink(): Promise<IceSummary>
 
-  /** The queue started (true) or stopped (false) waiting for the channel to drain. */
-  protected onWaitingForDrain(_isWaiting: boolean): void {}
+  /** Period of `pollDrain` while a send waits for the channel to drain; undefined: no polling. */
+  protected drainPollPeriodMs(): number | undefined {
+    return undefined
+  }
+
+  /** Asks the channel for its level while a send waits; the answer comes back as `notifyDrain`. */
+  protected pollDrain(): void {}
 
   /**
    * Starts the connect timeout; subclasses call it last in their constructor, so a
@@ -382,6 +390,25 @@ export abstract class ChunkedTransport implements PeerTransport {
     this.cancelDrainWatch = this.clock.setTimeout(sample, sampleMs)
   }
 
+  /** Runs `pollDrain` every `drainPollPeriodMs()` while the queue waits (isWaiting), else stops. */
+  private pollWhileWaiting(isWaiting: boolean): void {
+    this.cancelDrainPoll?.()
+    this.cancelDrainPoll = undefined
+    if (!isWaiting || this.closePromise !== undefined) return
+    const schedule = (): void => {
+      const periodMs = this.drainPollPeriodMs()
+      if (periodMs === undefined) return
+      this.cancelDrainPoll = this.clock.setTimeout(() => {
+        this.cancelDrainPoll = undefined
+        if (this.closePromise !== undefined || !this.queue.isWaiting) return
+        this.pollDrain()
+        // The poll may have ended the wait, or ended it and started a new one (with its own timer).
+        if (this.queue.isWaiting && this.cancelDrainPoll === undefined) schedule()
+      }, periodMs)
+    }
+    schedule()
+  }
+
   private runStatsRefresh(): void {
     void this.refreshStats().then((stats) => {
       if (this.closePromise !== undefined) return
@@ -404,6 +431,8 @@ export abstract class ChunkedTransport implements PeerTransport {
     this.cancelStatsTimer = undefined
     this.cancelDrainWatch?.()
     this.cancelDrainWatch = undefined
+    this.cancelDrainPoll?.()
+    this.cancelDrainPoll = undefined
     this.queue.close(this.destroyedError())
     this.reassembler.clear()
     try {

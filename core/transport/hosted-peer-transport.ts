@@ -70,8 +70,6 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
   private readonly unacknowledged: Array<[number, number]> = []
   private unacknowledgedBytes = 0
   private reportedBufferedAmount = 0
-  private cancelQuery: (() => void) | undefined
-  private isWaitingForDrain = false
   private nextStatsRequest = 1
   private readonly statsWaiters = new Map<
     number,
@@ -178,14 +176,12 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
     )
   }
 
-  protected override onWaitingForDrain(isWaiting: boolean): void {
-    this.isWaitingForDrain = isWaiting
-    if (!isWaiting) {
-      this.cancelQuery?.()
-      this.cancelQuery = undefined
-      return
-    }
-    this.scheduleQuery()
+  protected override drainPollPeriodMs(): number {
+    return this.drainQueryMs
+  }
+
+  protected override pollDrain(): void {
+    this.host.post({ type: 'rtc.query', conn: this.conn })
   }
 
   protected override async readLink(): Promise<IceSummary> {
@@ -242,19 +238,7 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
     this.notifyDrain()
   }
 
-  private scheduleQuery(): void {
-    if (this.cancelQuery !== undefined || this.isClosed) return
-    this.cancelQuery = this.clock.setTimeout(() => {
-      this.cancelQuery = undefined
-      if (!this.isWaitingForDrain || this.isClosed) return
-      this.host.post({ type: 'rtc.query', conn: this.conn })
-      this.scheduleQuery()
-    }, this.drainQueryMs)
-  }
-
   private async release(): Promise<void> {
-    this.cancelQuery?.()
-    this.cancelQuery = undefined
     this.statsWaiters.clear()
     // Chunks handed over before close go out before it.
     this.flushOutgoing()

@@ -66,8 +66,6 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
   private readonly peer: SimplePeer.Instance
   private readonly drainPollMs: number
   private channel: DrainableChannel | undefined
-  private cancelPoll: (() => void) | undefined
-  private isWaitingForDrain = false
   private releasePromise: Promise<void> | undefined
   private readonly onBufferedAmountLow = (): void => this.notifyDrain()
 
@@ -121,14 +119,13 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
     this.peer.signal(JSON.stringify(data))
   }
 
-  protected override onWaitingForDrain(isWaiting: boolean): void {
-    this.isWaitingForDrain = isWaiting
-    if (!isWaiting) {
-      this.cancelPoll?.()
-      this.cancelPoll = undefined
-      return
-    }
-    this.schedulePoll()
+  protected override drainPollPeriodMs(): number {
+    // With 'bufferedamountlow' the poll is only a slow safety net against a missed event.
+    return this.channel === undefined ? this.drainPollMs : Math.max(100, 20 * this.drainPollMs)
+  }
+
+  protected override pollDrain(): void {
+    this.notifyDrain()
   }
 
   protected override async readLink(): Promise<IceSummary> {
@@ -192,18 +189,6 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
     })
   }
 
-  private schedulePoll(): void {
-    if (this.cancelPoll !== undefined || this.isClosed) return
-    // With 'bufferedamountlow' the poll is only a slow safety net against a missed event.
-    const periodMs = this.channel === undefined ? this.drainPollMs : Math.max(100, 20 * this.drainPollMs)
-    this.cancelPoll = this.clock.setTimeout(() => {
-      this.cancelPoll = undefined
-      if (!this.isWaitingForDrain || this.isClosed) return
-      this.notifyDrain()
-      if (this.isWaitingForDrain) this.schedulePoll()
-    }, periodMs)
-  }
-
   private onPeerError(error: Error): void {
     const code = 'code' in error && typeof error.code === 'string' ? error.code : 'ERR_WEBRTC'
     void this.close(
@@ -218,8 +203,6 @@ export class SimplePeerTransport extends ChunkedTransport implements SignaledPee
   }
 
   private async destroyPeer(): Promise<void> {
-    this.cancelPoll?.()
-    this.cancelPoll = undefined
     this.channel?.removeEventListener('bufferedamountlow', this.onBufferedAmountLow)
     this.channel = undefined
     // The constructor may have failed before the peer existed.

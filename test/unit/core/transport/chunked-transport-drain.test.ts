@@ -1,7 +1,8 @@
 /**
- * The drain watchdog of ChunkedTransport on a virtual clock: a waiting send whose channel never
- * drains fails the transport with ERR_TIMEOUT; a channel that drains, however slowly, never trips
- * it; and it runs only while a send waits.
+ * What ChunkedTransport does while a send waits for the channel to drain, on a virtual clock:
+ * the drain watchdog (a channel that never drains fails the transport with ERR_TIMEOUT; one that
+ * drains, however slowly, never trips it) and the subclass's drain poll; both run only while a
+ * send waits.
  */
 import { describe, expect, it } from 'vitest'
 import type { CoreError } from '../../../../core/errors.ts'
@@ -29,9 +30,25 @@ class ControlledSink implements ChunkSink {
 /** The smallest concrete transport: the test owns the channel and says when it drained. */
 class ControlledTransport extends ChunkedTransport {
   readonly channel = new ControlledSink()
+  polls = 0
+  /** Bytes each poll finds drained. */
+  drainPerPoll = 0
 
-  constructor(options: Omit<ChunkedTransportOptions, 'peerId'>) {
+  constructor(
+    options: Omit<ChunkedTransportOptions, 'peerId'>,
+    private readonly pollPeriodMs?: number,
+  ) {
     super({ peerId: 'far-peer', ...options }, 0)
+  }
+
+  protected override drainPollPeriodMs(): number | undefined {
+    return this.pollPeriodMs
+  }
+
+  protected override pollDrain(): void {
+    this.polls++
+    this.channel.drain(this.drainPerPoll)
+    this.notifyDrain()
   }
 
   open(): void {
@@ -54,17 +71,23 @@ class ControlledTransport extends ChunkedTransport {
 
 const MARKS = { highWaterMarkBytes: 64 * 1024, lowWaterMarkBytes: 16 * 1024, maxChunkBytes: 16 * 1024 }
 
-function connectedTransport(drainStallTimeoutMs?: number): {
+function connectedTransport(
+  drainStallTimeoutMs?: number,
+  pollPeriodMs?: number,
+): {
   transport: ControlledTransport
   clock: ManualClock
   errors: CoreError[]
 } {
   const clock = new ManualClock()
-  const transport = new ControlledTransport({
-    ...MARKS,
-    clock,
-    ...(drainStallTimeoutMs !== undefined && { drainStallTimeoutMs }),
-  })
+  const transport = new ControlledTransport(
+    {
+      ...MARKS,
+      clock,
+      ...(drainStallTimeoutMs !== undefined && { drainStallTimeoutMs }),
+    },
+    pollPeriodMs,
+  )
   const errors: CoreError[] = []
   transport.on('error', (error) => errors.push(error))
   transport.open()
@@ -151,5 +174,38 @@ describe('ChunkedTransport drain watchdog', () => {
     expect(() => new ControlledTransport({ ...MARKS, drainStallTimeoutMs: value })).toThrow(
       expect.objectContaining({ code: 'ERR_INVALID_ARGUMENT' }),
     )
+  })
+})
+
+describe('ChunkedTransport drain poll', () => {
+  it('polls at the period only while a send waits, and the polls alone can finish the send', async () => {
+    const { transport, clock, errors } = connectedTransport(0, 50)
+    await clock.advance(1_000)
+    expect(transport.polls).toBe(0)
+    transport.drainPerPoll = 8_000
+    let isSent = false
+    void transport.send(new Uint8Array(200_000)).then(() => (isSent = true))
+    await clock.advance(50)
+    expect(transport.polls).toBe(1)
+    for (let i = 0; i < 100 && !isSent; i++) await clock.advance(50)
+    expect(isSent).toBe(true)
+    const pollsWhenSent = transport.polls
+    expect(pollsWhenSent).toBeGreaterThan(10)
+    await clock.advance(10_000)
+    expect(transport.polls).toBe(pollsWhenSent)
+    expect(clock.pendingTimers).toBe(0)
+    expect(errors).toEqual([])
+  })
+
+  it('stops polling when the transport closes mid-wait', async () => {
+    const { transport, clock } = connectedTransport(0, 50)
+    const send = transport.send(new Uint8Array(200_000)).catch((error: CoreError) => error.code)
+    await clock.advance(120)
+    expect(transport.polls).toBe(2)
+    await transport.close()
+    expect(await send).toBe('ERR_DESTROYED')
+    await clock.advance(1_000)
+    expect(transport.polls).toBe(2)
+    expect(clock.pendingTimers).toBe(0)
   })
 })
