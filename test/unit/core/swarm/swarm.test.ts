@@ -217,7 +217,7 @@ describe('Swarm', () => {
     expect(b.swarm.admittedPeers()).toEqual(['aaa'])
   })
 
-  it('connects again to a timed-out peer that is still in the room, whichever side initiates', async () => {
+  it("connects again to a peer it timed out as the pair's initiator while the peer is still in the room", async () => {
     const { clock, net, make } = room()
     // aaa initiates the pair; it times out bbb, whose side sees only its channel close.
     const a = make('aaa')
