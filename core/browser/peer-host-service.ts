@@ -12,8 +12,8 @@ import { parseSignalData } from '../protocol/signaling.ts'
 import type { SignalData } from '../protocol/signaling.ts'
 import type { ChannelMessage, TrainerChannel } from './channel.ts'
 import {
-  MAX_BATCH_MESSAGES,
   MAX_HOSTED_CONNECTIONS,
+  TurnBatcher,
   decodePeerHostRequest,
   encodePeerHostEvent,
 } from './peer-host-protocol.ts'
@@ -86,8 +86,8 @@ interface Connection {
   readonly peer: HostedPeer
   lastSeq: number
   isClosed: boolean
-  /** Received messages not yet passed to the engine, oldest first. */
-  received: ArrayBuffer[]
+  /** Received messages not yet passed to the engine. */
+  readonly received: TurnBatcher
 }
 
 export class PeerHostService {
@@ -186,7 +186,12 @@ export class PeerHostService {
       refuse(`cannot create a WebRTC connection here: ${describe(error).message}`)
       return
     }
-    const connection: Connection = { peer, lastSeq: 0, isClosed: false, received: [] }
+    const connection: Connection = {
+      peer,
+      lastSeq: 0,
+      isClosed: false,
+      received: new TurnBatcher((messages) => this.emit({ type: 'rtc.data', conn, messages })),
+    }
     this.connections.set(conn, connection)
     peer.on('signal', (data) => {
       if (connection.isClosed) return
@@ -222,31 +227,20 @@ export class PeerHostService {
       // A copy of exactly this message, so the buffer can be transferred to the engine.
       const bytes = new Uint8Array(data.byteLength)
       bytes.set(data)
-      connection.received.push(bytes.buffer)
-      // Messages delivered in one turn cross to the engine together (one channel message for up
-      // to MAX_BATCH_MESSAGES); none waits past the end of the turn. (A timer would batch more
-      // but costs a clamped delay per batch: measured slower in `npm run bench -- transport`.)
-      if (connection.received.length >= MAX_BATCH_MESSAGES) this.flushReceived(conn, connection)
-      else if (connection.received.length === 1) queueMicrotask(() => this.flushReceived(conn, connection))
+      // Messages delivered in one turn cross to the engine together.
+      connection.received.add(bytes.buffer)
     })
     peer.on('error', (error) => {
-      this.flushReceived(conn, connection)
+      connection.received.flush()
       if (!connection.isClosed) this.emit({ type: 'rtc.error', conn, ...describe(error) })
     })
     peer.on('close', () => {
-      this.flushReceived(conn, connection)
+      connection.received.flush()
       if (connection.isClosed) return
       connection.isClosed = true
       this.connections.delete(conn)
       this.emit({ type: 'rtc.closed', conn })
     })
-  }
-
-  private flushReceived(conn: number, connection: Connection): void {
-    if (connection.received.length === 0) return
-    const messages = connection.received
-    connection.received = []
-    this.emit({ type: 'rtc.data', conn, messages })
   }
 
   private guarded(conn: number, connection: Connection, action: () => void): void {

@@ -19,7 +19,7 @@ import type { ChannelMessage, TrainerChannel } from '../browser/channel.ts'
 import {
   decodePeerHostEvent,
   encodePeerHostRequest,
-  MAX_BATCH_MESSAGES,
+  TurnBatcher,
   MAX_HOSTED_MESSAGE_BYTES,
 } from '../browser/peer-host-protocol.ts'
 import type { HostedIceServer, PeerHostEvent, PeerHostRequest } from '../browser/peer-host-protocol.ts'
@@ -65,7 +65,11 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
   private readonly closeTimeoutMs: number
   private nextSeq = 1
   /** Chunks handed over this turn, not yet posted to the page. */
-  private outgoing: ArrayBuffer[] = []
+  private readonly outgoing = new TurnBatcher((messages) => {
+    // A batch's seq is its last message's: every chunk in it was numbered when handed over.
+    if (!this.isPageClosed)
+      this.host.post({ type: 'rtc.send', conn: this.conn, seq: this.nextSeq - 1, messages })
+  })
   /** Sends the page has not acknowledged: [seq, bytes], oldest first. */
   private readonly unacknowledged: Array<[number, number]> = []
   private unacknowledgedBytes = 0
@@ -213,18 +217,8 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
     const seq = this.nextSeq++
     this.unacknowledged.push([seq, message.byteLength])
     this.unacknowledgedBytes += message.byteLength
-    // The send queue hands over every chunk that fits in one turn: they cross to the page
-    // together, MAX_BATCH_MESSAGES at most per channel message.
-    this.outgoing.push(message)
-    if (this.outgoing.length >= MAX_BATCH_MESSAGES) this.flushOutgoing()
-    else if (this.outgoing.length === 1) queueMicrotask(() => this.flushOutgoing())
-  }
-
-  private flushOutgoing(): void {
-    if (this.outgoing.length === 0 || this.isPageClosed) return
-    const messages = this.outgoing
-    this.outgoing = []
-    this.host.post({ type: 'rtc.send', conn: this.conn, seq: this.nextSeq - 1, messages })
+    // The send queue hands over every chunk that fits in one turn: they cross to the page together.
+    this.outgoing.add(message)
   }
 
   private acknowledge(seq: number, bufferedAmount: number): void {
@@ -241,7 +235,7 @@ export class HostedPeerTransport extends ChunkedTransport implements SignaledPee
   private async release(): Promise<void> {
     this.statsWaiters.clear()
     // Chunks handed over before close go out before it.
-    this.flushOutgoing()
+    this.outgoing.flush()
     if (!this.isPageClosed) {
       await new Promise<void>((resolve) => {
         const cancel = this.clock.setTimeout(resolve, this.closeTimeoutMs)

@@ -4,6 +4,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { ChannelMessage } from '../../../../core/browser/channel.ts'
 import {
+  MAX_BATCH_MESSAGES,
+  TurnBatcher,
   MAX_HOSTED_MESSAGE_BYTES,
   MAX_ICE_SERVERS,
   decodePeerHostEvent,
@@ -253,5 +255,36 @@ describe('peer-host protocol', () => {
       }),
       runs(2000),
     )
+  })
+})
+
+describe('TurnBatcher', () => {
+  const message = (tag: number): ArrayBuffer => new Uint8Array([tag]).buffer
+  const tags = (batch: ArrayBuffer[]): number[] => batch.map((m) => new Uint8Array(m)[0] ?? -1)
+
+  it('passes MAX_BATCH_MESSAGES on at once and the rest at the end of the turn, in order', async () => {
+    const batches: ArrayBuffer[][] = []
+    const batcher = new TurnBatcher((messages) => batches.push(messages))
+    for (let i = 0; i < MAX_BATCH_MESSAGES + 3; i++) batcher.add(message(i))
+    expect(batches.map(tags)).toEqual([Array.from({ length: MAX_BATCH_MESSAGES }, (_, i) => i)])
+    await Promise.resolve()
+    expect(batches.map(tags).at(-1)).toEqual([
+      MAX_BATCH_MESSAGES,
+      MAX_BATCH_MESSAGES + 1,
+      MAX_BATCH_MESSAGES + 2,
+    ])
+    await Promise.resolve()
+    expect(batches).toHaveLength(2)
+  })
+
+  it('passes on at once when flushed, and never an empty batch', async () => {
+    const batches: ArrayBuffer[][] = []
+    const batcher = new TurnBatcher((messages) => batches.push(messages))
+    batcher.flush()
+    batcher.add(message(7))
+    batcher.flush()
+    expect(batches.map(tags)).toEqual([[7]])
+    await Promise.resolve()
+    expect(batches).toHaveLength(1)
   })
 })
